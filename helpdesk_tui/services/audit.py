@@ -1,0 +1,38 @@
+"""The audit log: every agent action, allowed or refused, in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.models import Agent, AuditEvent
+
+
+def record(
+    session: Session,
+    actor: Agent | str,
+    action: str,
+    target_type: str,
+    target_id: object,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    allowed: bool = True,
+    detail: str = "",
+) -> None:
+    """Append one audit event (flushed with the caller's transaction)."""
+    agent = actor if isinstance(actor, Agent) else None
+    session.add(
+        AuditEvent(
+            actor=agent.username if agent else str(actor),
+            actor_agent_id=agent.id if agent else None,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            before=before,
+            after=after,
+            allowed=allowed,
+            detail=detail[:500],
+        )
+    )

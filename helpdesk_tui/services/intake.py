@@ -1,0 +1,559 @@
+"""Intake: JSON Lines from the marketplace into the database, in batches, idempotently."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import filetype
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.enums import Kind, MessageRole, Priority, Status, Via
+from db.models import (
+    Agent,
+    Attachment,
+    Conversation,
+    ConversationEvent,
+    Feedback,
+    Flag,
+    Listing,
+    Message,
+    Party,
+    Team,
+)
+from helpdesk_tui.services import sla
+from helpdesk_tui.services.context import Context
+from helpdesk_tui.services.intake_parse import (
+    AttachmentIn,
+    FeedbackIn,
+    FlagIn,
+    Limits,
+    ListingIn,
+    MessageIn,
+    PartyIn,
+    Record,
+    Rejected,
+    parse_line,
+)
+
+_ROLE = {
+    "user": MessageRole.CUSTOMER,
+    "buyer": MessageRole.CUSTOMER,
+    "seller": MessageRole.SELLER,
+    "agent": MessageRole.AGENT,
+}
+
+
+@dataclass
+class IngestSummary:
+    """What an intake run did."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    conversation_ids: set[int] = field(default_factory=set)
+    message_ids: list[int] = field(default_factory=list)
+
+    def line(self) -> str:
+        return f"accepted {self.accepted}, duplicates {self.duplicates}, rejected {self.rejected}"
+
+    def as_dict(self) -> dict[str, int]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+RejectHandler = Callable[[int, bytes, str], None]
+
+
+@dataclass
+class _Outcome:
+    accepted: int = 0
+    duplicates: int = 0
+    rejects: list[tuple[int, str]] = field(default_factory=list)
+    conversation_ids: set[int] = field(default_factory=set)
+    messages: list[Message] = field(default_factory=list)
+
+
+class Intake:
+    """Feeds batches of parsed lines into the database; reports every rejected line."""
+
+    def __init__(self, ctx: Context, on_reject: RejectHandler | None = None) -> None:
+        self.ctx = ctx
+        self.summary = IngestSummary()
+        self.on_reject = on_reject or (lambda line, raw, reason: None)
+        s = ctx.settings
+        self.limits = Limits(s.body_limit_bytes, s.attachment_limit_bytes)
+        self._pending: list[tuple[Record, bytes]] = []
+
+    def feed(self, raw: bytes, line: int) -> None:
+        """Take one raw line; commits when a batch is full."""
+        try:
+            record = parse_line(raw, line, self.limits)
+        except Rejected as exc:
+            self._reject(line, raw, str(exc))
+            return
+        if record is not None:
+            self._pending.append((record, raw))
+        if len(self._pending) >= self.ctx.settings.intake_batch:
+            self.flush()
+
+    def run(self, lines: Iterable[bytes]) -> IngestSummary:
+        for number, raw in enumerate(lines, start=1):
+            self.feed(raw.rstrip(b"\r\n"), number)
+        self.flush()
+        return self.summary
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def flush(self) -> None:
+        """Commit what has been read so far."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        outcome = self._apply_batch(batch)
+        if outcome is None:  # the batch as a whole failed: land what can land, one by one
+            for item in batch:
+                single = self._apply_batch([item])
+                if single is None:
+                    self._reject(item[0].line, item[1], "the database refused this record")
+                else:
+                    self._merge(single, [item])
+            return
+        self._merge(outcome, batch)
+
+    def _apply_batch(self, batch: list[tuple[Record, bytes]]) -> _Outcome | None:
+        for _ in range(3):
+            try:
+                return self.ctx.db.write(lambda s: _BatchWriter(self.ctx, s).apply(batch))
+            except IntegrityError:
+                continue  # another intake stored the same ids meanwhile: retry sees duplicates
+        return None
+
+    def _merge(self, outcome: _Outcome, batch: list[tuple[Record, bytes]]) -> None:
+        raw_by_line = {rec.line: raw for rec, raw in batch}
+        self.summary.accepted += outcome.accepted
+        self.summary.duplicates += outcome.duplicates
+        self.summary.conversation_ids |= outcome.conversation_ids
+        self.summary.message_ids.extend(m.id for m in outcome.messages)
+        for line, reason in outcome.rejects:
+            self._reject(line, raw_by_line[line], reason)
+
+    def _reject(self, line: int, raw: bytes, reason: str) -> None:
+        self.summary.rejected += 1
+        self.on_reject(line, raw, reason)
+
+
+class _BatchWriter:
+    """Applies one batch inside one transaction; state lives only as long as the attempt."""
+
+    def __init__(self, ctx: Context, session: Session) -> None:
+        self.ctx = ctx
+        self.s = session
+        self.out = _Outcome()
+        self.parties: dict[str, Party] = {}
+        self.listings: dict[str, Listing] = {}
+        self.threads: dict[str, Conversation] = {}
+        self.messages: dict[str, Message | None] = {}  # ext id -> new Message (None: stored)
+        self.agents: dict[str, Agent] = {}
+        self.teams: dict[str, int] = {}
+        self.known_feedback: set[str] = set()
+        self.known_flags: set[str] = set()
+
+    # -- preload everything the batch references, with one query per table -----------------
+    def _preload(self, records: list[Record]) -> None:
+        s = self.s
+        party_ids, listing_ids, threads, message_ids, agent_names = (
+            set(),
+            set(),
+            set(),
+            set(),
+            set(),
+        )
+        for r in records:
+            if isinstance(r, ListingIn):
+                party_ids.add(r.seller.id)
+                listing_ids.add(r.id)
+            elif isinstance(r, MessageIn):
+                message_ids.add(r.id)
+                threads.add(r.conversation)
+                if r.listing:
+                    listing_ids.add(r.listing)
+                if r.sender_role == "agent":
+                    agent_names.add(r.sender.id)
+                else:
+                    party_ids.add(r.sender.id)
+            elif isinstance(r, FeedbackIn):
+                threads.add(r.conversation)
+            else:
+                party_ids.add(r.reporter)
+                {"message": message_ids, "listing": listing_ids, "party": party_ids}[
+                    r.target_type
+                ].add(r.target_id)
+        if party_ids:
+            self.parties = {
+                p.external_id: p
+                for p in s.scalars(select(Party).where(Party.external_id.in_(party_ids)))
+            }
+        if listing_ids:
+            self.listings = {
+                x.external_id: x
+                for x in s.scalars(select(Listing).where(Listing.external_id.in_(listing_ids)))
+            }
+        if threads:
+            for conv in s.scalars(
+                select(Conversation)
+                .where(Conversation.thread_key.in_(threads))
+                .order_by(Conversation.id)
+            ):
+                self.threads[conv.thread_key] = conv  # the newest thread wins
+        if message_ids:
+            self.messages = {
+                ext: None
+                for ext in s.scalars(
+                    select(Message.external_id).where(Message.external_id.in_(message_ids))
+                )
+                if ext
+            }
+        if agent_names:
+            self.agents = {
+                a.username: a
+                for a in s.scalars(select(Agent).where(Agent.username.in_(agent_names)))
+            }
+        fb = [r.id for r in records if isinstance(r, FeedbackIn)]
+        if fb:
+            self.known_feedback = set(
+                s.scalars(select(Feedback.external_id).where(Feedback.external_id.in_(fb)))
+            )
+        fl = [r.id for r in records if isinstance(r, FlagIn)]
+        if fl:
+            self.known_flags = set(
+                s.scalars(select(Flag.external_id).where(Flag.external_id.in_(fl)))
+            )
+        self.teams = {name: tid for tid, name in s.execute(select(Team.id, Team.name))}
+
+    def apply(self, batch: list[tuple[Record, bytes]]) -> _Outcome:
+        records = [r for r, _ in batch]
+        self._preload(records)
+        for record in records:
+            try:
+                if isinstance(record, ListingIn):
+                    accepted = self._listing(record)
+                elif isinstance(record, MessageIn):
+                    accepted = self._message(record)
+                elif isinstance(record, FeedbackIn):
+                    accepted = self._feedback(record)
+                else:
+                    accepted = self._flag(record)
+            except Rejected as exc:
+                self.out.rejects.append((record.line, str(exc)))
+                continue
+            if accepted:
+                self.out.accepted += 1
+            else:
+                self.out.duplicates += 1
+        self.s.flush()
+        touched = {m.conversation.id for m in self.out.messages}
+        self.out.conversation_ids = touched
+        if touched:
+            self._refresh_times(touched)
+            sla.recompute(self.s, self.ctx.settings, touched, cause="intake")
+        return self.out
+
+    # -- records -------------------------------------------------------------------------
+    def _party(self, p: PartyIn, *, update_details: bool = True) -> Party:
+        party = self.parties.get(p.id)
+        if party is None:
+            party = Party(external_id=p.id, name=p.name, verified=bool(p.verified))
+            self.s.add(party)
+            self.parties[p.id] = party
+        elif update_details:
+            if p.name and p.name != party.name:
+                party.name = p.name
+            if p.verified is not None and p.verified != party.verified:
+                party.verified = p.verified
+        return party
+
+    def _listing(self, r: ListingIn) -> bool:
+        if r.id in self.listings:
+            return False
+        listing = Listing(
+            external_id=r.id,
+            title=r.title,
+            seller=self._party(r.seller),
+            active=r.active,
+            messaging_enabled=r.messaging,
+            created_at=r.created_at,
+            category=r.category,
+        )
+        self.s.add(listing)
+        self.listings[r.id] = listing
+        return True
+
+    def _message(self, r: MessageIn) -> bool:
+        if r.id in self.messages:
+            return False
+        role = _ROLE[r.sender_role]
+        agent = party = None
+        if role == MessageRole.AGENT:
+            agent = self.agents.get(r.sender.id)
+            if agent is None:
+                raise Rejected(
+                    f"unknown agent {r.sender.id[:80]!r} (from.id of a role agent "
+                    "message must be an agent's username)"
+                )
+        conv = self._thread_for(r)
+        if role != MessageRole.AGENT:
+            party = self._party(r.sender)
+        msg = Message(
+            external_id=r.id,
+            conversation=conv,
+            author_party=party,
+            author_agent=agent,
+            author_name=(agent.display_name if agent else r.sender.name) or r.sender.id,
+            role=role.value,
+            body=r.body,
+            internal=False,
+            via=Via.INTAKE.value,
+            sent_at=r.sent_at,
+        )
+        for att in r.attachments:
+            msg.attachments.append(self._attachment(att))
+        self.s.add(msg)
+        self.messages[r.id] = msg
+        self.out.messages.append(msg)
+        self._status_after(conv, role, r.sent_at)
+        return True
+
+    def _thread_for(self, r: MessageIn) -> Conversation:
+        conv = self.threads.get(r.conversation)
+        role = _ROLE[r.sender_role]
+        if (
+            conv is not None
+            and conv.status in (Status.RESOLVED, Status.CLOSED)
+            and (
+                role != MessageRole.AGENT
+                and conv.resolved_at is not None
+                and r.sent_at - conv.resolved_at
+                > timedelta(seconds=self.ctx.settings.policy.reopen_window_s)
+            )
+        ):
+            n = (
+                1
+                + self.s.scalar(
+                    select(func.count()).where(Conversation.thread_key == r.conversation)
+                )
+                if conv.id
+                else 2
+            )
+            new = self._new_conversation(r, conv.kind, f"{r.conversation}/{n}", template=conv)
+            new.reopened_from_id = conv.id
+            return new
+        if conv is not None:
+            return conv
+        if role == MessageRole.AGENT:
+            raise Rejected(
+                f"conversation {r.conversation[:80]!r} is unknown and a new "
+                "conversation must start with a message from a marketplace party"
+            )
+        if r.kind is None:
+            raise Rejected(
+                f"conversation {r.conversation[:80]!r} is new: its first message "
+                "needs 'kind' (user_admin, buyer_seller or issue_report)"
+            )
+        return self._new_conversation(r, r.kind, r.conversation)
+
+    def _new_conversation(
+        self, r: MessageIn, kind: str, external_id: str, template: Conversation | None = None
+    ) -> Conversation:
+        listing = None
+        listing_ref = r.listing or (
+            template.listing.external_id if template and template.listing else None
+        )
+        if listing_ref:
+            listing = self.listings.get(listing_ref)
+            if listing is None:
+                raise Rejected(
+                    f"unknown listing {listing_ref[:80]!r}: send the listing record first"
+                )
+        if kind == Kind.BUYER_SELLER and listing is None:
+            raise Rejected("a buyer_seller conversation needs a 'listing'")
+        team_name = self.ctx.settings.routing.get(kind)
+        conv = Conversation(
+            external_id=external_id,
+            thread_key=r.conversation,
+            kind=kind,
+            subject=r.subject or (template.subject if template else "") or r.body[:80],
+            listing=listing,
+            requester=self._party(r.sender),
+            counterpart=listing.seller
+            if listing is not None and kind == Kind.BUYER_SELLER
+            else None,
+            team_id=self.teams.get(team_name) if team_name else None,
+            status=Status.NEW.value,
+            priority=r.priority or Priority.NORMAL.value,
+            category=r.category or (listing.category if listing is not None else None),
+            first_message_at=r.sent_at,
+            last_message_at=r.sent_at,
+            created_at=r.sent_at,
+        )
+        self.s.add(conv)
+        self.threads[r.conversation] = conv
+        return conv
+
+    def _status_after(self, conv: Conversation, role: MessageRole, at: datetime) -> None:
+        """A customer writing reopens a pending or recently resolved thread; a reply opens it."""
+        old = conv.status
+        new = old
+        if role in (MessageRole.CUSTOMER, MessageRole.SELLER) and (
+            conv.kind != Kind.BUYER_SELLER or role == MessageRole.CUSTOMER
+        ):
+            if old == Status.PENDING_CUSTOMER:
+                new = Status.OPEN.value
+            elif (
+                old in (Status.RESOLVED, Status.CLOSED)
+                and conv.resolved_at
+                and at > conv.resolved_at
+            ):
+                new = Status.OPEN.value
+                conv.resolved_at = None
+        elif old == Status.NEW:
+            new = Status.OPEN.value
+        if new != old:
+            conv.status = new
+            conv.is_open = True
+            self.s.add(
+                ConversationEvent(conversation=conv, field="status", old=old, new=new, at=at)
+            )
+
+    def _attachment(self, att: AttachmentIn) -> Attachment:
+        digest = hashlib.sha256(att.content).hexdigest()
+        path = self.ctx.settings.attachment_dir / digest[:2] / digest
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(att.content)
+            tmp.replace(path)
+        return Attachment(
+            name=att.name,
+            mime_type=sniff_mime(att.content),
+            size=len(att.content),
+            sha256=digest,
+            stored_path=str(Path(digest[:2]) / digest),
+        )
+
+    def _feedback(self, r: FeedbackIn) -> bool:
+        if r.id in self.known_feedback:
+            return False
+        conv = self.threads.get(r.conversation)
+        if conv is None:
+            raise Rejected(f"unknown conversation {r.conversation[:80]!r}")
+        self.s.add(
+            Feedback(
+                external_id=r.id,
+                conversation=conv,
+                rating=r.rating,
+                nps=r.nps,
+                comment=r.comment,
+                submitted_at=r.submitted_at,
+            )
+        )
+        self.known_feedback.add(r.id)
+        return True
+
+    def _flag(self, r: FlagIn) -> bool:
+        if r.id in self.known_flags:
+            return False
+        flag = Flag(external_id=r.id, reason=r.reason, flagged_at=r.flagged_at)
+        if r.target_type == "message":
+            if r.target_id not in self.messages:
+                raise Rejected(f"unknown message {r.target_id[:80]!r}")
+            target_msg = self.messages[r.target_id]
+            if target_msg is None:
+                target_msg = self.s.scalars(
+                    select(Message).where(Message.external_id == r.target_id)
+                ).one()
+            flag.target_message_id = target_msg.id if target_msg.id else None
+            if target_msg.id is None:
+                self.s.flush()
+                flag.target_message_id = target_msg.id
+        elif r.target_type == "listing":
+            listing = self.listings.get(r.target_id)
+            if listing is None:
+                raise Rejected(f"unknown listing {r.target_id[:80]!r}")
+            flag.target_listing_id = listing.id if listing.id else None
+            if listing.id is None:
+                self.s.flush()
+                flag.target_listing_id = listing.id
+        else:
+            if r.target_id not in self.parties:
+                raise Rejected(f"unknown party {r.target_id[:80]!r}")
+            party = self.parties[r.target_id]
+            if party.id is None:
+                self.s.flush()
+            flag.target_party_id = party.id
+        reporter = self._party(PartyIn(r.reporter), update_details=False)
+        team_name = self.ctx.settings.routing.get(Kind.FLAG.value)
+        key = f"flag:{r.id}"
+        conv = Conversation(
+            external_id=key,
+            thread_key=key,
+            kind=Kind.FLAG.value,
+            subject=f"Flag: {r.reason[:120]} ({r.target_type} {r.target_id[:80]})",
+            requester=reporter,
+            team_id=self.teams.get(team_name) if team_name else None,
+            status=Status.NEW.value,
+            priority=Priority.NORMAL.value,
+            category="moderation",
+            first_message_at=r.flagged_at,
+            last_message_at=r.flagged_at,
+            created_at=r.flagged_at,
+        )
+        self.s.add(conv)
+        self.threads[key] = conv
+        report = Message(
+            conversation=conv,
+            author_party=reporter,
+            author_name=reporter.name or r.reporter,
+            role=MessageRole.CUSTOMER.value,
+            body=f"Reported {r.target_type} {r.target_id}: {r.reason}",
+            via=Via.INTAKE.value,
+            sent_at=r.flagged_at,
+        )
+        self.s.add(report)
+        self.out.messages.append(report)
+        flag.conversation = conv
+        self.s.add(flag)
+        self.known_flags.add(r.id)
+        return True
+
+    def _refresh_times(self, ids: set[int]) -> None:
+        first = select(func.min(Message.sent_at)).where(Message.conversation_id == Conversation.id)
+        last = select(func.max(Message.sent_at)).where(Message.conversation_id == Conversation.id)
+        self.s.execute(
+            update(Conversation)
+            .where(Conversation.id.in_(ids))
+            .values(
+                first_message_at=first.scalar_subquery(), last_message_at=last.scalar_subquery()
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def sniff_mime(content: bytes) -> str:
+    """The MIME type from the content itself, never from the file name."""
+    kind = filetype.guess(content)
+    if kind is not None:
+        return str(kind.mime)
+    if not content:
+        return "application/x-empty"
+    try:
+        content[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+    return "text/plain"

@@ -1,0 +1,220 @@
+"""The open queue: one indexed query ordered by the stored SLA deadline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from db.enums import ClockState, Target
+from db.models import Agent, Conversation, Party, SlaClock, Team
+from db.records import QueueHealth, QueuePage, QueueRow
+from helpdesk_tui.services.context import Context
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """Which open conversations to list."""
+
+    team: str | None = None
+    assignee: str | None = None
+    unassigned: bool = False
+    kind: str | None = None
+    priority: str | None = None
+    status: str | None = None
+    breached: bool = False
+    at_risk: bool = False
+    text: str = ""
+    ids: tuple[int, ...] = field(default=())
+
+    def with_(self, **changes: Any) -> QueueFilter:
+        return replace(self, **changes)
+
+
+def _filtered(q: Select[Any], f: QueueFilter, now: datetime) -> Select[Any]:
+    q = q.where(Conversation.is_open.is_(True))
+    if f.team:
+        q = q.where(
+            Conversation.team_id == select(Team.id).where(Team.name == f.team).scalar_subquery()
+        )
+    if f.unassigned:
+        q = q.where(Conversation.assignee_id.is_(None))
+    elif f.assignee:
+        q = q.where(
+            Conversation.assignee_id
+            == select(Agent.id).where(Agent.username == f.assignee).scalar_subquery()
+        )
+    if f.kind:
+        q = q.where(Conversation.kind == f.kind)
+    if f.priority:
+        q = q.where(Conversation.priority == f.priority)
+    if f.status:
+        q = q.where(Conversation.status == f.status)
+    if f.breached:
+        q = q.where(Conversation.due_at <= now)
+    if f.at_risk:
+        q = q.where(and_(Conversation.risk_at <= now, Conversation.due_at > now))
+    if f.text:
+        like = f"%{f.text.lower()}%"
+        q = q.where(
+            or_(
+                func.lower(Conversation.subject).like(like),
+                func.lower(Conversation.external_id).like(like),
+            )
+        )
+    if f.ids:
+        q = q.where(Conversation.id.in_(f.ids))
+    return q
+
+
+def fetch_page(
+    session: Session, f: QueueFilter, now: datetime, *, limit: int = 200, offset: int = 0
+) -> QueuePage:
+    """A window of the queue in deadline order, and the total that matches."""
+    requester = aliased(Party)
+    q = (
+        select(
+            Conversation.id,
+            Conversation.external_id,
+            Conversation.kind,
+            Conversation.subject,
+            Conversation.status,
+            Conversation.priority,
+            Team.name,
+            Agent.username,
+            requester.name,
+            requester.external_id,
+            requester.verified,
+            Conversation.escalation_level,
+            Conversation.due_at,
+            Conversation.due_for,
+            Conversation.due_target_s,
+            Conversation.risk_at,
+            Conversation.waiting_since,
+            Conversation.last_message_at,
+        )
+        .join(requester, requester.id == Conversation.requester_id)
+        .outerjoin(Team, Team.id == Conversation.team_id)
+        .outerjoin(Agent, Agent.id == Conversation.assignee_id)
+    )
+    q = _filtered(q, f, now).order_by(Conversation.queue_due_at, Conversation.id)
+    q = q.limit(limit).offset(offset)
+    rows = tuple(
+        QueueRow(
+            id=r[0],
+            conversation=r[1],
+            kind=r[2],
+            subject=r[3],
+            status=r[4],
+            priority=r[5],
+            team=r[6],
+            assignee=r[7],
+            requester=r[8] or r[9],
+            requester_verified=bool(r[10]),
+            escalation_level=r[11],
+            due_at=r[12],
+            due_for=r[13],
+            target_s=r[14],
+            risk_at=r[15],
+            waiting_since=r[16],
+            last_message_at=r[17],
+        )
+        for r in session.execute(q)
+    )
+    if offset == 0 and len(rows) < limit:
+        total = len(rows)
+    else:
+        total = session.scalar(_filtered(select(func.count(Conversation.id)), f, now)) or 0
+    return QueuePage(rows, total, offset)
+
+
+def page(
+    ctx: Context,
+    f: QueueFilter,
+    *,
+    as_of: datetime | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> QueuePage:
+    with ctx.db.read() as s:
+        return fetch_page(s, f, as_of or ctx.now(), limit=limit, offset=offset)
+
+
+def health(ctx: Context, *, as_of: datetime | None = None, tz: str | None = None) -> QueueHealth:
+    """Open, unassigned, breached and at-risk counts, and today's share answered in time."""
+    now = as_of or ctx.now()
+    with ctx.db.read() as s:
+        open_q = select(
+            func.count(),
+            func.count(Conversation.id).filter(Conversation.assignee_id.is_(None)),
+            func.count(Conversation.id).filter(Conversation.due_at <= now),
+            func.count(Conversation.id).filter(
+                and_(Conversation.risk_at <= now, Conversation.due_at > now)
+            ),
+        ).where(Conversation.is_open.is_(True))
+        total, unassigned, breached, at_risk = s.execute(open_q).one()
+        start = _start_of_day(now, tz or ctx.settings.display_tz)
+        response = (
+            Target.FIRST_RESPONSE.value,
+            Target.NEXT_RESPONSE.value,
+            Target.SELLER_REPLY.value,
+        )
+        met, missed = s.execute(
+            select(
+                func.count(SlaClock.id).filter(
+                    and_(
+                        SlaClock.state == ClockState.MET.value,
+                        SlaClock.elapsed_s <= SlaClock.target_s,
+                    )
+                ),
+                func.count(SlaClock.id).filter(
+                    or_(
+                        and_(
+                            SlaClock.state == ClockState.MET.value,
+                            SlaClock.elapsed_s > SlaClock.target_s,
+                        ),
+                        and_(SlaClock.state == ClockState.RUNNING.value, SlaClock.due_at <= now),
+                    )
+                ),
+            ).where(
+                SlaClock.target.in_(response),
+                SlaClock.started_at >= start,
+                SlaClock.started_at < now,
+            )
+        ).one()
+    pct = round(100.0 * met / (met + missed), 1) if met + missed else None
+    return QueueHealth(total, unassigned, breached, at_risk, pct)
+
+
+def _start_of_day(now: datetime, tz: str) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo(tz))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.astimezone(UTC) if midnight <= local else midnight - timedelta(days=1)
+
+
+def as_json(row: QueueRow, now: datetime) -> dict[str, Any]:
+    """The documented ``helpdesk queue --json`` shape."""
+    return {
+        "id": row.id,
+        "conversation": row.conversation,
+        "kind": row.kind,
+        "subject": row.subject,
+        "status": row.status,
+        "priority": row.priority,
+        "team": row.team,
+        "assignee": row.assignee,
+        "requester": row.requester,
+        "escalation_level": row.escalation_level,
+        "due_at": row.due_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        if row.due_at
+        else None,
+        "due_for": row.due_for,
+        "seconds_left": row.seconds_left(now),
+        "breached": row.breached(now),
+        "at_risk": row.at_risk(now),
+    }

@@ -1,0 +1,362 @@
+"""SLA clocks of one conversation, replayed from its history (pure: datetimes in, clocks out).
+
+Replaying the whole history on every change makes the result independent of arrival order:
+a message ingested late gives the same clocks as if it had arrived in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import pairwise
+
+from db.enums import ClockState, Kind, MessageRole, Status, Target, Via
+from helpdesk_tui.sla.calendar import BusinessCalendar
+from helpdesk_tui.sla.policy import Policy
+
+STOPPING = {Status.RESOLVED.value, Status.CLOSED.value}
+
+
+@dataclass(frozen=True)
+class MessageFact:
+    """What the clocks need to know about a message."""
+
+    id: int
+    sent_at: datetime
+    role: str
+    internal: bool = False
+    via: str = Via.INTAKE.value
+    ref: str = ""
+
+
+@dataclass(frozen=True)
+class StatusFact:
+    """A status change at an instant."""
+
+    at: datetime
+    status: str
+    cause: str = ""
+
+
+@dataclass(frozen=True)
+class PriorityFact:
+    """A priority change at an instant."""
+
+    at: datetime
+    priority: str
+
+
+@dataclass(frozen=True)
+class ConversationFacts:
+    """Everything the SLA engine reads about one conversation."""
+
+    kind: str
+    initial_priority: str
+    messages: Sequence[MessageFact]
+    statuses: Sequence[StatusFact] = ()
+    priority_changes: Sequence[PriorityFact] = ()
+    escalated_at: datetime | None = None
+
+    @property
+    def priority(self) -> str:
+        """The priority now."""
+        changes = sorted(self.priority_changes, key=lambda p: p.at)
+        return changes[-1].priority if changes else self.initial_priority
+
+    def priority_at(self, at: datetime) -> str:
+        current = self.initial_priority
+        for change in sorted(self.priority_changes, key=lambda p: p.at):
+            if change.at > at:
+                break
+            current = change.priority
+        return current
+
+
+@dataclass(frozen=True)
+class ClockEventFact:
+    """One line of a clock's explanation."""
+
+    event: str
+    at: datetime
+    cause: str
+
+
+@dataclass(frozen=True)
+class Clock:
+    """One computed clock."""
+
+    target: str
+    seq: int
+    state: str
+    priority: str
+    business: bool
+    target_s: int
+    started_at: datetime
+    due_at: datetime | None
+    paused_s: int
+    stopped_at: datetime | None
+    elapsed_s: int | None
+    start_message_id: int | None
+    stop_message_id: int | None
+    policy: str
+    events: tuple[ClockEventFact, ...]
+
+    @property
+    def running(self) -> bool:
+        return self.state == ClockState.RUNNING.value
+
+    @property
+    def met_in_time(self) -> bool | None:
+        """True/False once met; None while running or when stopped unmet."""
+        if self.state != ClockState.MET.value or self.elapsed_s is None:
+            return None
+        return self.elapsed_s <= self.target_s
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """What the queue stores for a conversation."""
+
+    due_at: datetime | None
+    due_for: str | None
+    target_s: int | None
+    waiting_since: datetime | None
+
+
+@dataclass
+class _Run:
+    target: str
+    seq: int
+    started_at: datetime
+    start_message_id: int | None
+    segments: list[list[datetime | None]]
+    events: list[ClockEventFact] = field(default_factory=list)
+    stopped_at: datetime | None = None
+    stop_message_id: int | None = None
+    met: bool = False
+
+    @property
+    def open(self) -> bool:
+        return self.stopped_at is None
+
+    @property
+    def paused(self) -> bool:
+        return self.segments[-1][1] is not None
+
+    def pause(self, at: datetime, cause: str) -> None:
+        if self.open and not self.paused:
+            self.segments[-1][1] = at
+            self.events.append(ClockEventFact("paused", at, cause))
+
+    def resume(self, at: datetime, cause: str) -> None:
+        if self.open and self.paused:
+            self.segments.append([at, None])
+            self.events.append(ClockEventFact("resumed", at, cause))
+
+    def stop(self, at: datetime, cause: str, *, met: bool, message_id: int | None = None) -> None:
+        if not self.open:
+            return
+        if not self.paused:
+            self.segments[-1][1] = at
+        self.stopped_at, self.stop_message_id, self.met = at, message_id, met
+        self.events.append(ClockEventFact("met" if met else "stopped", at, cause))
+
+
+def _describe(message: MessageFact) -> str:
+    ref = message.ref or f"#{message.id}"
+    return f"message {ref} from {message.role}"
+
+
+class _Replay:
+    """Walks the history once, in time order, opening and closing clocks."""
+
+    def __init__(self, facts: ConversationFacts) -> None:
+        self.facts = facts
+        self.kind = facts.kind
+        self.runs: list[_Run] = []
+        self.response: _Run | None = None
+        self.resolution: _Run | None = None
+        self.resolved = False
+        self.pending = False
+
+    def _start(self, target: str, at: datetime, cause: str, message_id: int | None) -> _Run:
+        seq = 1 + sum(1 for r in self.runs if r.target == target)
+        run = _Run(target, seq, at, message_id, [[at, None]])
+        run.events.append(ClockEventFact("started", at, cause))
+        self.runs.append(run)
+        return run
+
+    def _is_inbound(self, m: MessageFact) -> bool:
+        if m.internal or m.via == Via.AUTO_ACK.value:
+            return False
+        if self.kind == Kind.BUYER_SELLER.value:
+            return m.role == MessageRole.CUSTOMER.value
+        return m.role in (MessageRole.CUSTOMER.value, MessageRole.SELLER.value)
+
+    def _meets_response(self, m: MessageFact) -> bool:
+        """A public reply by a person: never an auto-ack, a system message or a note."""
+        if m.internal or m.via == Via.AUTO_ACK.value or m.role == MessageRole.SYSTEM.value:
+            return False
+        if self.kind == Kind.BUYER_SELLER.value:
+            if m.role == MessageRole.SELLER.value:
+                return True
+            escalated = self.facts.escalated_at
+            return (
+                m.role == MessageRole.AGENT.value
+                and escalated is not None
+                and (m.sent_at >= escalated)
+            )
+        return m.role == MessageRole.AGENT.value
+
+    def _response_target(self) -> str:
+        if self.kind == Kind.BUYER_SELLER.value:
+            return Target.SELLER_REPLY.value
+        if self.kind == Kind.FLAG.value:
+            return Target.MODERATION.value
+        first = any(r.target == Target.FIRST_RESPONSE.value for r in self.runs)
+        return Target.NEXT_RESPONSE.value if first else Target.FIRST_RESPONSE.value
+
+    def message(self, m: MessageFact) -> None:
+        if self._is_inbound(m):
+            self._inbound(m)
+        elif self._meets_response(m) and self.kind != Kind.FLAG.value:
+            if self.response is not None and self.response.open:
+                self.response.stop(m.sent_at, f"reply {_describe(m)}", met=True, message_id=m.id)
+            self.response = None
+
+    def _inbound(self, m: MessageFact) -> None:
+        cause = _describe(m)
+        if self.resolved:
+            if self.kind == Kind.FLAG.value:
+                return
+            self.resolved = False
+            self.resolution = self._start(
+                Target.RESOLUTION.value, m.sent_at, f"reopened by {cause}", m.id
+            )
+        if self.pending and self.resolution is not None:
+            self.resolution.resume(m.sent_at, f"customer wrote: {cause}")
+        self.pending = False
+        if self.response is None or not self.response.open:
+            if self.kind == Kind.FLAG.value and self.runs:
+                return
+            self.response = self._start(self._response_target(), m.sent_at, cause, m.id)
+        if self.resolution is None and self.kind in (
+            Kind.USER_ADMIN.value,
+            Kind.ISSUE_REPORT.value,
+        ):
+            self.resolution = self._start(Target.RESOLUTION.value, m.sent_at, cause, m.id)
+
+    def status(self, s: StatusFact) -> None:
+        cause = s.cause or f"status {s.status}"
+        if s.status in STOPPING:
+            self.resolved = True
+            self.pending = False
+            if self.resolution is not None:
+                self.resolution.stop(s.at, cause, met=True)
+            if self.response is not None:
+                met = self.kind == Kind.FLAG.value
+                self.response.stop(s.at, cause, met=met)
+            self.response = None
+            return
+        if self.resolved:
+            self.resolved = False
+            if self.kind in (Kind.USER_ADMIN.value, Kind.ISSUE_REPORT.value):
+                self.resolution = self._start(
+                    Target.RESOLUTION.value, s.at, f"reopened: {cause}", None
+                )
+        if s.status == Status.PENDING_CUSTOMER.value:
+            self.pending = True
+            if self.resolution is not None:
+                self.resolution.pause(s.at, cause)
+        elif self.pending:
+            self.pending = False
+            if self.resolution is not None:
+                self.resolution.resume(s.at, cause)
+
+
+def compute_clocks(
+    facts: ConversationFacts, policy: Policy, calendar: BusinessCalendar
+) -> list[Clock]:
+    """Every clock of the conversation, as its history says they stand."""
+    replay = _Replay(facts)
+    timeline: list[tuple[datetime, int, int, MessageFact | StatusFact]] = []
+    for m in facts.messages:
+        timeline.append((m.sent_at, 0, m.id, m))
+    for i, s in enumerate(facts.statuses):
+        timeline.append((s.at, 1, i, s))
+    for _at, _order, _i, item in sorted(timeline, key=lambda t: t[:3]):
+        if isinstance(item, MessageFact):
+            replay.message(item)
+        else:
+            replay.status(item)
+    clocks = [_finish(run, facts, policy, calendar) for run in replay.runs]
+    return [c for c in clocks if c is not None]
+
+
+def _finish(
+    run: _Run, facts: ConversationFacts, policy: Policy, calendar: BusinessCalendar
+) -> Clock | None:
+    priority = facts.priority if run.open else facts.priority_at(run.stopped_at or run.started_at)
+    rule = policy.rule(facts.kind, priority, run.target)
+    if rule is None:
+        return None
+    segments = run.segments
+    events = run.events
+    if not rule.pause_when_pending and len(segments) > 1:
+        segments = [[segments[0][0], None if run.open else run.stopped_at]]
+        events = [e for e in events if e.event not in ("paused", "resumed")]
+
+    def measure(a: datetime, b: datetime) -> float:
+        return calendar.between(a, b) if rule.business else (b - a).total_seconds()
+
+    def add(a: datetime, seconds: float) -> datetime:
+        return calendar.add(a, seconds) if rule.business else a + timedelta(seconds=seconds)
+
+    closed = [(a, b) for a, b in segments if a is not None and b is not None]
+    paused_s = 0.0
+    for (_, pause_start), (resume, _) in pairwise(segments):
+        assert pause_start is not None and resume is not None
+        paused_s += (resume - pause_start).total_seconds()
+    last_start, last_end = segments[-1]
+    assert last_start is not None
+    if last_end is None:  # running
+        before = sum(measure(a, b) for a, b in closed)
+        due: datetime | None = add(last_start, max(rule.seconds - before, 0))
+        state, elapsed = ClockState.RUNNING.value, None
+    else:
+        elapsed_f = sum(measure(a, b) for a, b in closed)
+        before = elapsed_f - measure(last_start, last_end)
+        due = add(last_start, max(rule.seconds - before, 0))
+        if run.open:
+            state, elapsed, due = ClockState.PAUSED.value, None, None
+        else:
+            state = ClockState.MET.value if run.met else ClockState.STOPPED.value
+            elapsed = round(elapsed_f)
+    return Clock(
+        target=run.target,
+        seq=run.seq,
+        state=state,
+        priority=priority,
+        business=rule.business,
+        target_s=rule.seconds,
+        started_at=run.started_at,
+        due_at=due,
+        paused_s=round(paused_s),
+        stopped_at=run.stopped_at,
+        elapsed_s=elapsed,
+        start_message_id=run.start_message_id,
+        stop_message_id=run.stop_message_id,
+        policy=policy.describe(facts.kind, priority, run.target),
+        events=tuple(events),
+    )
+
+
+def deadline(clocks: Sequence[Clock]) -> Deadline:
+    """The earliest due time among running clocks, and who is waiting since when."""
+    running = [c for c in clocks if c.running and c.due_at is not None]
+    waiting = [c.started_at for c in clocks if c.running and c.target != Target.RESOLUTION.value]
+    if not running:
+        return Deadline(None, None, None, min(waiting) if waiting else None)
+    first = min(running, key=lambda c: (c.due_at, c.target))
+    return Deadline(first.due_at, first.target, first.target_s, min(waiting) if waiting else None)
