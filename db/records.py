@@ -63,3 +63,117 @@ class QueueHealth:
     breached: int
     at_risk: int
     within_target_today_pct: float | None
+
+
+@dataclass(frozen=True)
+class AttachmentView:
+    id: int
+    name: str
+    mime_type: str
+    size: int
+    sha256: str
+    stored_path: str
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """One message of a thread."""
+
+    id: int
+    external_id: str | None
+    author: str
+    role: str
+    body: str
+    internal: bool
+    via: str
+    sent_at: datetime
+    attachments: tuple[AttachmentView, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClockView:
+    """One SLA clock with its verdict."""
+
+    target: str
+    seq: int
+    state: str
+    started_at: datetime
+    due_at: datetime | None
+    stopped_at: datetime | None
+    elapsed_s: int | None
+    target_s: int
+    policy: str
+
+
+@dataclass(frozen=True)
+class ClockEventView:
+    target: str
+    seq: int
+    event: str
+    at: datetime
+    cause: str
+
+
+@dataclass(frozen=True)
+class EscalationView:
+    level: int
+    reason: str
+    by: str | None
+    to: str | None
+    automatic: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PartyView:
+    external_id: str
+    name: str
+    verified: bool
+    suspended: bool
+    other_conversations: int = 0
+
+
+@dataclass(frozen=True)
+class ConversationDetail:
+    """Everything the conversation screen shows."""
+
+    id: int
+    external_id: str
+    kind: str
+    subject: str
+    status: str
+    priority: str
+    category: str | None
+    team: str | None
+    assignee: str | None
+    escalation_level: int
+    version: int
+    requester: PartyView
+    listing_title: str | None
+    listing_id: str | None
+    seller: PartyView | None
+    due_at: datetime | None
+    due_for: str | None
+    messages: tuple[MessageView, ...]
+    clocks: tuple[ClockView, ...]
+    clock_events: tuple[ClockEventView, ...]
+    escalations: tuple[EscalationView, ...]
+    viewers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TemplateView:
+    id: int
+    name: str
+    shortcut: str | None
+    category: str
+    tags: str
+    body: str
+
+
+@dataclass(frozen=True)
+class DraftView:
+    body: str
+    internal: bool
+    idempotency_key: str
+    updated_at: datetime

@@ -427,8 +427,10 @@ class _BatchWriter:
         if new != old:
             conv.status = new
             conv.is_open = True
+            if conv.id is None:  # ConversationEvent has no relationship: it needs the id
+                self.s.flush()
             self.s.add(
-                ConversationEvent(conversation=conv, field="status", old=old, new=new, at=at)
+                ConversationEvent(conversation_id=conv.id, field="status", old=old, new=new, at=at)
             )
 
     def _attachment(self, att: AttachmentIn) -> Attachment:
@@ -453,10 +455,12 @@ class _BatchWriter:
         conv = self.threads.get(r.conversation)
         if conv is None:
             raise Rejected(f"unknown conversation {r.conversation[:80]!r}")
+        if conv.id is None:  # Feedback has no relationship: it needs the id
+            self.s.flush()
         self.s.add(
             Feedback(
                 external_id=r.id,
-                conversation=conv,
+                conversation_id=conv.id,
                 rating=r.rating,
                 nps=r.nps,
                 comment=r.comment,
