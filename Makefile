@@ -23,14 +23,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -n 2 --dist loadgroup
-	@if [ -f ../shared/tools/contract-smoke ]; then \
-	  bash ../shared/tools/contract-smoke && \
-	  bash ../shared/tools/contract-smoke postgresql+psycopg://postgres@127.0.0.1:5432/test; \
-	else echo "contract-smoke not found beside the project; skipped"; fi
+	bash .ci/smoke
 
 smoke: $(STAMP)
-	bash ../shared/tools/contract-smoke
-	bash ../shared/tools/contract-smoke postgresql+psycopg://postgres@127.0.0.1:5432/test
+	bash .ci/smoke
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -12,8 +12,6 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
-
 __all__ = ["ALWAYS_OPEN", "DEFAULT_CALENDAR", "END_OF_DAY", "BusinessCalendar"]
 
 END_OF_DAY = time.max
@@ -38,6 +36,8 @@ _ALL_DAY = _every_day(time(0), END_OF_DAY)
 @lru_cache(maxsize=512)
 def _holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     """Public holidays (observed days included) of one country/subdivision and year."""
+    import holidays  # deferred: importing it costs ~150 ms at every CLI start
+
     return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
 
 
@@ -73,7 +73,9 @@ class BusinessCalendar:
             tuple(_checked_day(d, i) for d, i in zip(DAYS, self.weekly, strict=True)),
         )
         object.__setattr__(self, "closed_dates", frozenset(self.closed_dates))
-        if self.country is not None:
+        # The default (ZA, no subdivision) is known good; skipping its check keeps the
+        # `holidays` import (~150 ms) off the start-up path of every CLI command.
+        if self.country is not None and (self.country, self.subdivision) != ("ZA", None):
             _check_holidays(self.country, self.subdivision)
 
     @classmethod

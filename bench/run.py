@@ -1,0 +1,153 @@
+"""Benchmark harness: `make bench` (or `python -m bench.run --help`). Prints JSON.
+
+Builds a fresh database per backend, ingests N conversations x M messages through the real
+intake (bulk path), then measures the queue query, the whole `helpdesk queue` command and the
+clock recomputation for one new message. Timings are medians over repeated runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.gen import records
+from db.engine import Database, open_database
+from db.migrate import upgrade
+from helpdesk_tui.services import agents, queue, sla
+from helpdesk_tui.services.context import Context
+from helpdesk_tui.services.intake import Intake
+from helpdesk_tui.settings import Settings
+
+PG_ADMIN = os.environ.get("HELPDESK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def fresh_database(backend: str, workdir: Path) -> Iterator[Database]:
+    if backend == "sqlite":
+        db = open_database(f"sqlite:///{workdir / 'bench.sqlite3'}")
+        upgrade(db)
+        yield db
+        db.dispose()
+        return
+    import psycopg
+
+    name = f"hd_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    db = open_database(url)
+    try:
+        upgrade(db)
+        yield db
+    finally:
+        db.dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def median_ms(fn: Callable[[], Any], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1000)
+    return round(statistics.median(samples), 3)
+
+
+def run_backend(backend: str, n: int, per: int, repeat: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"backend": backend, "conversations": n, "messages_per": per}
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(backend, Path(tmp)) as db:
+        now = datetime(2026, 2, 1, 8, tzinfo=UTC)
+        ctx = Context(db=db, settings=Settings(data_dir=Path(tmp) / "data"), now=lambda: now)
+        agents.add_team(ctx, "bench", "support")
+        agents.add_agent(ctx, "bench", "bench", "Bench Agent", "agent", "support")
+        lines = list(records(n, per, agent="bench"))
+        t = time.perf_counter()
+        summary = Intake(ctx).run(lines)
+        elapsed = time.perf_counter() - t
+        out["intake"] = {
+            "records": len(lines),
+            "accepted": summary.accepted,
+            "seconds": round(elapsed, 2),
+            "records_per_s": round(len(lines) / elapsed),
+        }
+        f = queue.QueueFilter()
+        with db.read() as s:
+            out["queue_query_ms_median"] = median_ms(
+                lambda: queue.fetch_page(s, f, now, limit=200), repeat
+            )
+        out["queue_command_ms_median"] = median_ms(
+            lambda: subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "helpdesk"),
+                    "--db",
+                    db.url,
+                    "queue",
+                    "--limit",
+                    "200",
+                    "--json",
+                ],
+                check=True,
+                capture_output=True,
+                env={**os.environ, "XDG_DATA_HOME": tmp, "XDG_CONFIG_HOME": tmp},
+            ),
+            max(3, repeat // 10),
+        )
+        with db.read() as s:
+            target = queue.fetch_page(s, f, now, limit=1).rows[0].id
+        out["recompute_one_ms_median"] = median_ms(
+            lambda: db.write(lambda s: sla.recompute(s, ctx.settings, [target])), repeat
+        )
+        step = iter(range(10**9))
+
+        def one_message() -> None:
+            i = next(step)
+            sent = (now + timedelta(seconds=i)).isoformat()
+            line = json.dumps(
+                {
+                    "id": f"bench-new-{i}",
+                    "conversation": "c-0",
+                    "body": "more",
+                    "from": {"id": "u-0", "role": "user"},
+                    "sent_at": sent,
+                }
+            )
+            Intake(ctx).run([line.encode()])
+
+        out["ingest_one_message_ms_median"] = median_ms(one_message, repeat)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--conversations", type=int, default=10_000)
+    p.add_argument("--per", type=int, default=10, help="messages per conversation")
+    p.add_argument("--backends", default="sqlite,postgres")
+    p.add_argument("--repeat", type=int, default=50)
+    args = p.parse_args(argv)
+    results = [
+        run_backend(b.strip(), args.conversations, args.per, args.repeat)
+        for b in args.backends.split(",")
+        if b.strip()
+    ]
+    print(
+        json.dumps(
+            {"when": datetime.now(UTC).isoformat(timespec="seconds"), "results": results}, indent=2
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
