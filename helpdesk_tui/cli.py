@@ -481,3 +481,18 @@ def _report(exc: BaseException) -> int:
         err=True,
     )
     return 70
+
+
+def _register_extensions() -> None:
+    """Command groups that live in their own modules (reports/health, scheduler)."""
+    import importlib
+
+    for name in ("helpdesk_tui.cli_reports", "helpdesk_tui.cli_scheduler"):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+_register_extensions()
