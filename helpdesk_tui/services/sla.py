@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
+from db.enums import ClockState
 from db.models import (
     NO_DEADLINE,
     ClockEvent,
@@ -123,17 +125,23 @@ def load_facts(
 def recompute(
     session: Session, settings: Settings, ids: Iterable[int], cause: str = ""
 ) -> dict[int, list[Clock]]:
-    """Replay the clocks of ``ids``, store them, log what changed, update the queue deadline."""
+    """Replay the clocks of ``ids``, store them, log what changed, update the queue deadline.
+
+    Reads with a handful of set-based queries and writes with executemany statements (Core,
+    no ORM objects), so that a batch of thousands of conversations costs a few round trips.
+    """
     id_list = sorted(set(ids))
+    if not id_list:
+        return {}
     loaded = load_facts(session, id_list)
-    stored: dict[tuple[int, str, int], SlaClock] = (
-        {
-            (c.conversation_id, c.target, c.seq): c
-            for c in session.scalars(select(SlaClock).where(SlaClock.conversation_id.in_(id_list)))
-        }
-        if id_list
-        else {}
-    )
+    clocks_t = SlaClock.__table__
+    stored: dict[int, dict[tuple[str, int], dict[str, object]]] = defaultdict(dict)
+    for row in session.execute(
+        select(clocks_t.c.id, clocks_t.c.conversation_id, *(clocks_t.c[f] for f in _CLOCK_FIELDS),
+               clocks_t.c.target, clocks_t.c.seq)
+        .where(clocks_t.c.conversation_id.in_(id_list))
+    ).mappings():  # fmt: skip
+        stored[row["conversation_id"]][(row["target"], row["seq"])] = dict(row)
     logged: set[tuple[int, str, int, str, datetime]] = set()
     if stored:
         logged = {
@@ -145,28 +153,29 @@ def recompute(
                     ClockEvent.seq,
                     ClockEvent.event,
                     ClockEvent.at,
-                ).where(ClockEvent.conversation_id.in_(id_list))
+                ).where(ClockEvent.conversation_id.in_(list(stored)))
             )
         }
+    writes = _Writes()
     result: dict[int, list[Clock]] = {}
+    fraction = settings.policy.at_risk_fraction
     for conv_id, (row, facts) in loaded.items():
         clocks = compute_clocks(facts, settings.policy, settings.calendar(row.calendar))
         result[conv_id] = clocks
-        _store(session, conv_id, clocks, stored, logged, cause)
+        _diff(writes, conv_id, clocks, stored.get(conv_id, {}), logged, cause)
         d = deadline(clocks)
-        session.execute(
-            update(Conversation)
-            .where(Conversation.id == conv_id)
-            .values(
-                due_at=d.due_at,
-                due_for=d.due_for,
-                due_target_s=d.target_s,
-                risk_at=_risk_at(d.due_at, d.target_s, settings.policy.at_risk_fraction),
-                queue_due_at=d.due_at or NO_DEADLINE,
-                waiting_since=d.waiting_since,
-            )
-            .execution_options(synchronize_session=False)
+        writes.conversations.append(
+            {
+                "b_id": conv_id,
+                "due_at": d.due_at,
+                "due_for": d.due_for,
+                "due_target_s": d.target_s,
+                "risk_at": _risk_at(d.due_at, d.target_s, fraction),
+                "queue_due_at": d.due_at or NO_DEADLINE,
+                "waiting_since": d.waiting_since,
+            }
         )
+    writes.flush(session)
     return result
 
 
@@ -176,59 +185,92 @@ def _risk_at(due: datetime | None, target_s: int | None, fraction: float) -> dat
     return due - timedelta(seconds=target_s * fraction)
 
 
-def _store(
-    session: Session,
+@dataclass
+class _Writes:
+    """Rows to write at the end of a recompute, each kind with one executemany statement."""
+
+    inserts: list[dict[str, object]] = field(default_factory=list)
+    updates: list[dict[str, object]] = field(default_factory=list)
+    deletes: list[int] = field(default_factory=list)
+    events: list[dict[str, object]] = field(default_factory=list)
+    conversations: list[dict[str, object]] = field(default_factory=list)
+
+    def flush(self, session: Session) -> None:
+        session.flush()  # pending ORM changes of the caller first
+        conn = session.connection()
+        clocks = SlaClock.__table__
+        if self.deletes:
+            conn.execute(delete(clocks).where(clocks.c.id.in_(self.deletes)))
+        if self.inserts:
+            conn.execute(insert(clocks), self.inserts)
+        if self.updates:
+            conn.execute(
+                update(clocks)
+                .where(clocks.c.id == bindparam("b_id"))
+                .values({f: bindparam(f) for f in _CLOCK_FIELDS}),
+                self.updates,
+            )
+        if self.events:
+            conn.execute(insert(ClockEvent.__table__), self.events)
+        if self.conversations:
+            convs = Conversation.__table__
+            fields = [k for k in self.conversations[0] if k != "b_id"]
+            conn.execute(
+                update(convs)
+                .where(convs.c.id == bindparam("b_id"))
+                .values({f: bindparam(f) for f in fields}),
+                self.conversations,
+            )
+
+
+def _diff(
+    writes: _Writes,
     conv_id: int,
     clocks: list[Clock],
-    stored: dict[tuple[int, str, int], SlaClock],
+    stored: dict[tuple[str, int], dict[str, object]],
     logged: set[tuple[int, str, int, str, datetime]],
     cause: str,
 ) -> None:
-    seen: set[tuple[int, str, int]] = set()
+    seen: set[tuple[str, int]] = set()
     for clock in clocks:
-        key = (conv_id, clock.target, clock.seq)
+        key = (clock.target, clock.seq)
         seen.add(key)
-        values = {f: getattr(clock, f) for f in _CLOCK_FIELDS}
+        values: dict[str, object] = {f: getattr(clock, f) for f in _CLOCK_FIELDS}
         row = stored.get(key)
         if row is None:
-            session.add(
-                SlaClock(conversation_id=conv_id, target=clock.target, seq=clock.seq, **values)
+            writes.inserts.append(
+                {"conversation_id": conv_id, "target": clock.target, "seq": clock.seq, **values}
             )
-        else:
-            before_due = row.due_at
-            changed = any(getattr(row, f) != v for f, v in values.items())
-            if changed:
-                for f, v in values.items():
-                    setattr(row, f, v)
-                if before_due != clock.due_at and clock.running:
-                    session.add(
-                        ClockEvent(
-                            conversation_id=conv_id,
-                            target=clock.target,
-                            seq=clock.seq,
-                            event="recomputed",
-                            at=clock.started_at,
-                            due_at=clock.due_at,
-                            cause=cause or "history changed",
-                            policy=clock.policy,
-                        )
-                    )
+        elif any(row[f] != v for f, v in values.items()):
+            writes.updates.append({"b_id": row["id"], **values})
+            # a paused clock that runs again is explained by its "resumed" event
+            was_running = row["state"] == ClockState.RUNNING.value
+            if row["due_at"] != clock.due_at and clock.running and was_running:
+                writes.events.append(
+                    _event(conv_id, clock, "recomputed", clock.started_at, clock.due_at,
+                           cause or "history changed")
+                )  # fmt: skip
         for ev in clock.events:
-            if (conv_id, clock.target, clock.seq, ev.event, ev.at) in logged:
+            mark = (conv_id, clock.target, clock.seq, ev.event, ev.at)
+            if mark in logged:
                 continue
-            logged.add((conv_id, clock.target, clock.seq, ev.event, ev.at))
-            session.add(
-                ClockEvent(
-                    conversation_id=conv_id,
-                    target=clock.target,
-                    seq=clock.seq,
-                    event=ev.event,
-                    at=ev.at,
-                    due_at=clock.due_at if ev.event in ("started", "resumed") else None,
-                    cause=ev.cause,
-                    policy=clock.policy,
-                )
-            )
-    gone = [row.id for key, row in stored.items() if key[0] == conv_id and key not in seen]
-    if gone:
-        session.execute(delete(SlaClock).where(SlaClock.id.in_(gone)))
+            logged.add(mark)
+            due = clock.due_at if ev.event in ("started", "resumed") else None
+            writes.events.append(_event(conv_id, clock, ev.event, ev.at, due, ev.cause))
+    writes.deletes.extend(int(row["id"]) for key, row in stored.items() if key not in seen)  # type: ignore[call-overload]
+
+
+def _event(
+    conv_id: int, clock: Clock, event: str, at: datetime, due: datetime | None, cause: str
+) -> dict[str, object]:
+    return {
+        "conversation_id": conv_id,
+        "target": clock.target,
+        "seq": clock.seq,
+        "event": event,
+        "at": at,
+        "due_at": due,
+        "cause": cause[:500],
+        "policy": clock.policy,
+        "recorded_at": utcnow(),
+    }
