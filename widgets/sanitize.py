@@ -16,7 +16,8 @@ from rich.text import Text
 #: C0 controls except TAB and LF, DEL, C1 controls; bidi controls; zero-width characters;
 #: line/paragraph separators; BOM. Each is replaced by a visible marker.
 _UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
+    "\U000e0000-\U000e007f]"  # invisible tag characters
 )
 _NAMES = {"\x1b": "ESC", "\x00": "NUL", "\x7f": "DEL", "\x9b": "CSI", "\x9d": "OSC", "\x90": "DCS"}
 
@@ -39,8 +40,7 @@ def clean(text: str | None, *, single_line: bool = False) -> str:
     """
     if not text:
         return ""
-    out = _UNSAFE.sub(_marker, text)
-    out = out.replace("\r\n", "\n").replace("\r", "\u240d")
+    out = _UNSAFE.sub(_marker, text.replace("\r\n", "\n"))  # CRLF is a plain line end
     if single_line:
         out = out.replace("\n", " \u23ce ").replace("\t", " ")
     # Unassigned and private-use code points are shown as markers too.

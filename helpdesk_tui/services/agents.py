@@ -48,7 +48,9 @@ def _admin_or_bootstrap(session: Session, actor: str) -> str:
     return agent.username
 
 
-def _write_as_admin(ctx: Context, actor: str, action: str, target: str, fn: object) -> None:
+def _write_as_admin(
+    ctx: Context, actor: str, action: str, target: str, fn: object, target_type: str = "agent"
+) -> None:
     def run(session: Session, _agent: Agent | None = None) -> None:
         who = _admin_or_bootstrap(session, actor)
         fn(session, who)  # type: ignore[operator]
@@ -59,7 +61,9 @@ def _write_as_admin(ctx: Context, actor: str, action: str, target: str, fn: obje
     except Denied as denied:
         reason = denied.reason
     ctx.db.write(
-        lambda s: audit.record(s, actor, action, "agent", target, allowed=False, detail=reason)
+        lambda s: audit.record(
+            s, actor, action, target_type, target, allowed=False, detail=reason, at=ctx.now()
+        )
     )
     raise PermissionDenied(reason)
 
@@ -80,10 +84,16 @@ def add_team(
             raise InvalidInput(f"team {name!r} already exists")
         session.add(Team(name=name, description=description, calendar=calendar))
         audit.record(
-            session, who, "team.add", "team", name, after={"name": name, "calendar": calendar}
+            session,
+            who,
+            "team.add",
+            "team",
+            name,
+            after={"name": name, "calendar": calendar},
+            at=ctx.now(),
         )
 
-    _write_as_admin(ctx, actor, "team.add", name, fn)
+    _write_as_admin(ctx, actor, "team.add", name, fn, "team")
 
 
 def list_teams(ctx: Context) -> list[TeamRow]:
@@ -131,6 +141,7 @@ def add_agent(
             "agent",
             username,
             after={"role": role, "team": team, "name": name},
+            at=ctx.now(),
         )
 
     try:
@@ -155,6 +166,15 @@ def set_agent(
             agent.role = role
         if active is not None:
             agent.active = active
+        if before["role"] == Role.ADMIN.value and before["active"]:
+            session.flush()
+            admins = session.scalar(
+                select(func.count()).where(Agent.role == Role.ADMIN.value, Agent.active.is_(True))
+            )
+            if not admins:  # no admin left would let anyone manage agents (bootstrap mode)
+                raise InvalidInput(
+                    f"{username!r} is the last active admin: make another agent admin first"
+                )
         audit.record(
             session,
             who,
@@ -163,6 +183,7 @@ def set_agent(
             username,
             before=before,
             after={"role": agent.role, "active": agent.active},
+            at=ctx.now(),
         )
 
     _write_as_admin(ctx, actor, "agent.update", username, fn)

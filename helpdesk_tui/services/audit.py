@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
 from db.models import Agent, AuditEvent
 
 
@@ -20,6 +22,7 @@ def record(
     after: dict[str, Any] | None = None,
     allowed: bool = True,
     detail: str = "",
+    at: datetime | None = None,
 ) -> None:
     """Append one audit event (flushed with the caller's transaction)."""
     agent = actor if isinstance(actor, Agent) else None
@@ -34,5 +37,6 @@ def record(
             after=after,
             allowed=allowed,
             detail=detail[:500],
+            at=at or utcnow(),
         )
     )

@@ -60,6 +60,8 @@ def act(
     except Denied as denied:
         who, reason = denied.actor, denied.reason
     ctx.db.write(
-        lambda s: audit.record(s, who, action, target_type, target_id, allowed=False, detail=reason)
+        lambda s: audit.record(
+            s, who, action, target_type, target_id, allowed=False, detail=reason, at=ctx.now()
+        )
     )
     raise PermissionDenied(reason)

@@ -146,6 +146,7 @@ def send(
             "conversation",
             conv.id,
             after={"message": msg.id, "internal": internal, "chars": len(body)},
+            at=ctx.now(),
         )
         s.flush()
         sla.recompute(
@@ -199,6 +200,7 @@ def set_status(
             conv.id,
             before={"status": old},
             after={"status": status},
+            at=ctx.now(),
         )
         s.flush()
         sla.recompute(
@@ -233,6 +235,7 @@ def set_priority(
             conv.id,
             before={"priority": old},
             after={"priority": priority},
+            at=ctx.now(),
         )
         s.flush()
         sla.recompute(
@@ -282,6 +285,7 @@ def assign(
             conv.id,
             before={"assignee": before},
             after={"assignee": after},
+            at=ctx.now(),
         )
         s.flush()
         return conv.version
@@ -334,6 +338,7 @@ def escalate(ctx: Context, username: str, conv_id: int, level: int, reason: str)
             before={"level": old},
             after={"level": conv.escalation_level, "to": to.username if to else None},
             detail=reason,
+            at=ctx.now(),
         )
         s.flush()
         sla.recompute(s, ctx.settings, [conv.id], cause=f"escalated to level {level}")

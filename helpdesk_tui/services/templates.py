@@ -77,7 +77,7 @@ def add_template(
         t = Template(name=name, body=body, shortcut=shortcut, category=category, tags=tags)
         s.add(t)
         s.flush()
-        audit.record(s, actor, "template.add", "template", t.id, after={"name": name})
+        audit.record(s, actor, "template.add", "template", t.id, after={"name": name}, at=ctx.now())
         return t.id
 
     return ctx.db.write(fn)
