@@ -311,7 +311,7 @@ def escalate(ctx: Context, username: str, conv_id: int, level: int, reason: str)
             )
         ):
             raise InvalidInput(f"already escalated to level {level}")
-        to = _escalation_target(s, conv, level)
+        to = _escalation_target(s, conv, level, me)
         s.add(
             Escalation(
                 conversation_id=conv.id,
@@ -347,9 +347,15 @@ def escalate(ctx: Context, username: str, conv_id: int, level: int, reason: str)
     return act(ctx, username, "conversation.escalate", "conversation", conv_id, fn)
 
 
-def _escalation_target(s: Session, conv: Conversation, level: int) -> Agent | None:
+def _escalation_target(
+    s: Session, conv: Conversation, level: int, by: Agent | None = None
+) -> Agent | None:
+    """Level 1: a lead of the conversation's team (else any lead); level 2: an admin.
+    Never the person escalating."""
     role = Role.LEAD.value if level == 1 else Role.ADMIN.value
     q = select(Agent).where(Agent.role == role, Agent.active.is_(True)).order_by(Agent.id)
+    if by is not None:
+        q = q.where(Agent.id != by.id)
     if level == 1 and conv.team_id is not None:
         in_team = s.scalar(q.where(Agent.team_id == conv.team_id))
         if in_team is not None:
