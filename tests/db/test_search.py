@@ -1,0 +1,53 @@
+"""Full-text search over subjects and message bodies, on SQLite (FTS5) and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+from helpdesk_tui.services import search
+from helpdesk_tui.services.context import Context
+from helpdesk_tui.services.intake import Intake
+
+
+def _ingest(ctx: Context, *records: dict[str, object]) -> None:
+    summary = Intake(ctx).run([json.dumps(r).encode() for r in records])
+    assert summary.rejected == 0
+
+
+def _msg(mid: str, conv: str, body: str, subject: str = "Question", at: str = "09:00") -> dict:
+    return {
+        "id": mid, "conversation": conv, "kind": "user_admin", "subject": subject,
+        "from": {"id": f"u-{conv}", "role": "user", "name": "Ann"}, "body": body,
+        "sent_at": f"2026-03-02T{at}:00+02:00",
+    }  # fmt: skip
+
+
+def test_finds_words_in_bodies_and_subjects_ranked(ctx: Context) -> None:
+    _ingest(
+        ctx,
+        _msg("m1", "c1", "My refund for the bicycle has not arrived", subject="Refund"),
+        _msg("m2", "c2", "How do I change the price of my listing?", subject="Price change"),
+        _msg("m3", "c3", "Refund refund refund please, the seller vanished", subject="Scam"),
+        _msg("m4", "c3", "Still waiting", at="10:00"),
+    )
+    hits = search.search(ctx, "refund")
+    assert {h.conversation for h in hits} == {"c1", "c3"}
+    assert search.search(ctx, "price listing")[0].conversation == "c2"
+    assert search.search(ctx, "bicyc")[0].conversation == "c1"  # the last word is a prefix
+    assert search.search(ctx, "refund bicycle")[0].conversation == "c1"  # every word must match
+    assert [h.conversation for h in search.search(ctx, "scam")] == ["c3"]  # subject only
+
+
+def test_search_syntax_in_the_query_is_plain_text(ctx: Context) -> None:
+    _ingest(ctx, _msg("m1", "c1", 'order NEAR delivery OR "quotes" (parens)'))
+    for query in ['"', "NEAR(", "a OR", "(parens)", "*", "-x", "col:val", "'; DROP TABLE x"]:
+        search.search(ctx, query)  # never a syntax error
+    assert [h.conversation for h in search.search(ctx, '"parens"')] == ["c1"]
+    assert search.search(ctx, "   ") == []
+
+
+def test_messages_added_later_are_found(ctx: Context) -> None:
+    _ingest(ctx, _msg("m1", "c1", "hello"))
+    assert search.search(ctx, "tractor") == []
+    _ingest(ctx, _msg("m2", "c1", "I want to sell a tractor", at="11:00"))
+    assert [h.conversation for h in search.search(ctx, "tractor")] == ["c1"]
