@@ -85,6 +85,9 @@ _SECTIONS = {
     "paths",
     "smtp",
     "routing",
+    "scheduler",
+    "triage",
+    "keys",
 }
 
 
