@@ -192,6 +192,9 @@ class _Writes:
     inserts: list[dict[str, object]] = field(default_factory=list)
     updates: list[dict[str, object]] = field(default_factory=list)
     deletes: list[int] = field(default_factory=list)
+    #: Clocks whose deadline moved: their breach mark and at-risk alert no longer apply (the
+    #: sweep marks them again if the new deadline is past too).
+    resets: list[int] = field(default_factory=list)
     events: list[dict[str, object]] = field(default_factory=list)
     conversations: list[dict[str, object]] = field(default_factory=list)
 
@@ -209,6 +212,12 @@ class _Writes:
                 .where(clocks.c.id == bindparam("b_id"))
                 .values({f: bindparam(f) for f in _CLOCK_FIELDS}),
                 self.updates,
+            )
+        if self.resets:
+            conn.execute(
+                update(clocks)
+                .where(clocks.c.id.in_(self.resets))
+                .values(breached_at=None, alerted_at=None)
             )
         if self.events:
             conn.execute(insert(ClockEvent.__table__), self.events)
@@ -245,6 +254,8 @@ def _diff(
             writes.updates.append({"b_id": row["id"], **values})
             # a paused clock that runs again is explained by its "resumed" event
             was_running = row["state"] == ClockState.RUNNING.value
+            if row["due_at"] != clock.due_at and clock.running:
+                writes.resets.append(int(row["id"]))  # type: ignore[call-overload]
             if row["due_at"] != clock.due_at and clock.running and was_running:
                 writes.events.append(
                     _event(conv_id, clock, "recomputed", clock.started_at, clock.due_at,
