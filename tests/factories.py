@@ -86,9 +86,7 @@ def feedback(fid: str = "f-1", conversation: str = "c-1", **extra: Any) -> dict[
     return rec
 
 
-def flag(
-    fid: str = "fl-1", target: dict[str, str] | None = None, **extra: Any
-) -> dict[str, Any]:
+def flag(fid: str = "fl-1", target: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "type": "flag",
         "id": fid,
@@ -138,6 +136,7 @@ def conversation(ctx: Context, external_id: str) -> Conversation:
     with ctx.db.read() as s:
         conv = s.scalar(select(Conversation).where(Conversation.external_id == external_id))
         assert conv is not None, f"no conversation {external_id}"
+        s.expunge_all()  # keep the loaded state past the read session's rollback
         return conv
 
 
@@ -145,10 +144,12 @@ def clocks(ctx: Context, external_id: str) -> dict[tuple[str, int], SlaClock]:
     """The stored clocks of a conversation keyed by (target, seq)."""
     conv = conversation(ctx, external_id)
     with ctx.db.read() as s:
-        return {
+        out = {
             (c.target, c.seq): c
             for c in s.scalars(select(SlaClock).where(SlaClock.conversation_id == conv.id))
         }
+        s.expunge_all()
+        return out
 
 
 def clock_view(ctx: Context, external_id: str) -> list[tuple[Any, ...]]:
@@ -175,7 +176,9 @@ def messages(ctx: Context, external_id: str | None = None) -> list[Message]:
         if external_id is not None:
             conv = conversation(ctx, external_id)
             q = q.where(Message.conversation_id == conv.id)
-        return list(s.scalars(q))
+        out = list(s.scalars(q))
+        s.expunge_all()
+        return out
 
 
 def count(ctx: Context, model: type) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 
@@ -58,5 +59,15 @@ def safe_text(text: str | None, style: str | Style = "", *, single_line: bool = 
 
 
 def truncate(text: str, width: int) -> str:
-    """Cut to ``width`` cells with an ellipsis."""
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "\u2026"
+    """Cut to ``width`` terminal cells with an ellipsis (wide characters count two)."""
+    if cell_len(text) <= width:
+        return text
+    if width < 1:
+        return ""
+    kept, used = [], 0
+    for ch in text:
+        used += cell_len(ch)
+        if used > width - 1:
+            break
+        kept.append(ch)
+    return "".join(kept) + "\u2026"

@@ -40,8 +40,10 @@ def load_actor(session: Session, username: str) -> Agent:
 def require(agent: Agent, role: Role, what: str) -> None:
     """Raise Denied unless ``agent`` has at least ``role``."""
     if _RANK[agent.role] < _RANK[role.value]:
+        article = "an" if role.value[0] in "aeiou" else "a"
         raise Denied(
-            agent.username, f"only a {role.value} may {what} ({agent.username} is {agent.role})"
+            agent.username,
+            f"only {article} {role.value} may {what} ({agent.username} is {agent.role})",
         )
 
 

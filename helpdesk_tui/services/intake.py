@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import filetype
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from db.enums import Kind, MessageRole, Priority, Status, Via
@@ -133,6 +134,8 @@ class Intake:
                 return self.ctx.db.write(lambda s: _BatchWriter(self.ctx, s).apply(batch))
             except IntegrityError:
                 continue  # another intake stored the same ids meanwhile: retry sees duplicates
+            except DataError:
+                return None  # a value the database refuses: the caller lands records one by one
         return None
 
     def _merge(self, outcome: _Outcome, batch: list[tuple[Record, bytes]]) -> None:
@@ -377,6 +380,8 @@ class _BatchWriter:
         )
         if listing_ref:
             listing = self.listings.get(listing_ref)
+            if listing is None and template is not None and r.listing is None:
+                listing = template.listing  # a reopened thread keeps its listing (not preloaded)
             if listing is None:
                 raise Rejected(
                     f"unknown listing {listing_ref[:80]!r}: send the listing record first"
@@ -406,6 +411,18 @@ class _BatchWriter:
         self.threads[r.conversation] = conv
         return conv
 
+    def _status_since(self, conv: Conversation) -> datetime:
+        """When the conversation's status last changed (its creation if never)."""
+        since = None
+        if conv.id is not None:
+            since = self.s.scalar(
+                select(func.max(ConversationEvent.at)).where(
+                    ConversationEvent.conversation_id == conv.id,
+                    ConversationEvent.field == "status",
+                )
+            )
+        return since or conv.created_at
+
     def _status_after(self, conv: Conversation, role: MessageRole, at: datetime) -> None:
         """A customer writing reopens a pending or recently resolved thread; a reply opens it."""
         old = conv.status
@@ -413,8 +430,8 @@ class _BatchWriter:
         if role in (MessageRole.CUSTOMER, MessageRole.SELLER) and (
             conv.kind != Kind.BUYER_SELLER or role == MessageRole.CUSTOMER
         ):
-            if old == Status.PENDING_CUSTOMER:
-                new = Status.OPEN.value
+            if old == Status.PENDING_CUSTOMER and at > self._status_since(conv):
+                new = Status.OPEN.value  # not for a late message sent before it went pending
             elif (
                 old in (Status.RESOLVED, Status.CLOSED)
                 and conv.resolved_at
@@ -438,7 +455,7 @@ class _BatchWriter:
         path = self.ctx.settings.attachment_dir / digest[:2] / digest
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_name(f"{digest}.{uuid.uuid4().hex}.tmp")  # unique per writer
             tmp.write_bytes(att.content)
             tmp.replace(path)
         return Attachment(

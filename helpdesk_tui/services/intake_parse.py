@@ -7,7 +7,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from db.enums import Kind, Priority
@@ -108,6 +108,28 @@ _INTAKE_KINDS = (Kind.USER_ADMIN.value, Kind.BUYER_SELLER.value, Kind.ISSUE_REPO
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+#: Longest accepted value per key, so that a too-long value is rejected with a reason (and the
+#: same way on both databases) instead of failing the column. Ids leave room for the "/N" of a
+#: reopened thread and the "flag:" prefix of a moderation conversation.
+_MAX_CHARS = {
+    "id": 190,
+    "conversation": 190,
+    "listing": 190,
+    "message": 190,
+    "party": 190,
+    "reporter": 190,
+    "name": 200,
+    "title": 500,
+    "subject": 500,
+    "category": 100,
+    "reason": 500,
+}
+
+
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2999, 12, 31, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Limits:
     body_bytes: int = 64 * 1024
@@ -126,11 +148,13 @@ def parse_line(raw: bytes, line: int, limits: Limits) -> Record | None:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise Rejected(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise Rejected("not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise Rejected("a record must be a JSON object")
     kind = data.get("type", "message")
-    if kind not in _KEYS:
-        raise Rejected(f"unknown type {kind!r}: use message, listing, feedback or flag")
+    if not isinstance(kind, str) or kind not in _KEYS:
+        raise Rejected(f"unknown type {_short(kind)}: use message, listing, feedback or flag")
     _no_unknown(data, _KEYS[kind], "")
     if kind == "listing":
         return _listing(data, line)
@@ -141,10 +165,16 @@ def parse_line(raw: bytes, line: int, limits: Limits) -> Record | None:
     return _message(data, line, limits)
 
 
+def _short(value: Any) -> str:
+    """A value for a reason: repr (control characters escaped), cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _no_unknown(data: dict[str, Any], allowed: set[str], where: str) -> None:
     for key in data:
         if key not in allowed:
-            raise Rejected(f"unknown key {where}{key!r}")
+            raise Rejected(f"unknown key {where}{_short(key)}")
 
 
 def _str(data: dict[str, Any], key: str, *, required: bool = True, where: str = "") -> str:
@@ -160,6 +190,9 @@ def _str(data: dict[str, Any], key: str, *, required: bool = True, where: str = 
         raise Rejected(f"{where}{key!r} {problem}")
     if required and not value.strip():
         raise Rejected(f"{where}{key!r} is empty")
+    longest = _MAX_CHARS.get(key) if not where.startswith("attachments") else None
+    if longest is not None and len(value) > longest:
+        raise Rejected(f"{where}{key!r} is {len(value)} characters, over the limit of {longest}")
     return value
 
 
@@ -182,6 +215,8 @@ def _time(data: dict[str, Any], key: str) -> datetime:
         raise Rejected(f"{key!r} is not an ISO 8601 time: {raw[:40]!r}") from None
     if value.tzinfo is None or value.utcoffset() is None:
         raise Rejected(f"{key!r} {raw[:40]!r} has no UTC offset; add one, e.g. +02:00 or Z")
+    if not _EARLIEST <= value <= _LATEST:  # beyond them, UTC and deadline arithmetic overflow
+        raise Rejected(f"{key!r} {raw[:40]!r} is out of range (years 1970 to 2999)")
     return value
 
 
@@ -314,7 +349,7 @@ def _flag(data: dict[str, Any], line: int) -> FlagIn:
         raise Rejected('\'target\' must be one of {"message": id}, {"listing": id}, {"party": id}')
     (target_type,) = target
     if target_type not in ("message", "listing", "party"):
-        raise Rejected(f"unknown key 'target.{target_type}': use message, listing or party")
+        raise Rejected(f"unknown key target.{_short(target_type)}: use message, listing or party")
     return FlagIn(
         line,
         _str(data, "id"),

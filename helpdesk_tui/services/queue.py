@@ -58,11 +58,11 @@ def _filtered(q: Select[Any], f: QueueFilter, now: datetime) -> Select[Any]:
     if f.at_risk:
         q = q.where(and_(Conversation.risk_at <= now, Conversation.due_at > now))
     if f.text:
-        like = f"%{f.text.lower()}%"
+        needle = f.text.lower()  # % and _ are plain characters, not LIKE wildcards
         q = q.where(
             or_(
-                func.lower(Conversation.subject).like(like),
-                func.lower(Conversation.external_id).like(like),
+                func.lower(Conversation.subject).contains(needle, autoescape=True),
+                func.lower(Conversation.external_id).contains(needle, autoescape=True),
             )
         )
     if f.ids:

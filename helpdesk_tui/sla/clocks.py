@@ -16,6 +16,12 @@ from helpdesk_tui.sla.calendar import BusinessCalendar
 from helpdesk_tui.sla.policy import Policy
 
 STOPPING = {Status.RESOLVED.value, Status.CLOSED.value}
+_ROLE_ORDER = {
+    MessageRole.CUSTOMER.value: 0,
+    MessageRole.SELLER.value: 1,
+    MessageRole.AGENT.value: 2,
+    MessageRole.SYSTEM.value: 3,
+}
 
 
 @dataclass(frozen=True)
@@ -280,12 +286,14 @@ def compute_clocks(
 ) -> list[Clock]:
     """Every clock of the conversation, as its history says they stand."""
     replay = _Replay(facts)
-    timeline: list[tuple[datetime, int, int, MessageFact | StatusFact]] = []
+    # Same-instant messages are ordered by role, then reference, never by the id (arrival
+    # order): customer before reply, so a late-stored message cannot change the outcome.
+    timeline: list[tuple[tuple[datetime, int, int, str, int], MessageFact | StatusFact]] = []
     for m in facts.messages:
-        timeline.append((m.sent_at, 0, m.id, m))
+        timeline.append(((m.sent_at, 0, _ROLE_ORDER.get(m.role, 9), m.ref, m.id), m))
     for i, s in enumerate(facts.statuses):
-        timeline.append((s.at, 1, i, s))
-    for _at, _order, _i, item in sorted(timeline, key=lambda t: t[:3]):
+        timeline.append(((s.at, 1, 0, "", i), s))
+    for _key, item in sorted(timeline, key=lambda t: t[0]):
         if isinstance(item, MessageFact):
             replay.message(item)
         else:
@@ -303,7 +311,7 @@ def _finish(
         return None
     segments = run.segments
     events = run.events
-    if not rule.pause_when_pending and len(segments) > 1:
+    if not rule.pause_when_pending:  # also a clock paused and not yet resumed
         segments = [[segments[0][0], None if run.open else run.stopped_at]]
         events = [e for e in events if e.event not in ("paused", "resumed")]
 

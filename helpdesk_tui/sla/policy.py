@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ _UNIT = {"s": 1, "m": 60, "min": 60, "h": HOUR, "d": 86400, "w": 7 * 86400, None
 def parse_duration(text: str | int | float) -> int:
     """``"90m"``, ``"4h"``, ``"7d"`` or a number of seconds -> seconds."""
     if isinstance(text, int | float):
+        if isinstance(text, bool) or not math.isfinite(text) or text < 0:
+            raise ValueError(f"bad duration {text!r}: use a number of seconds >= 0 or e.g. '4h'")
         return int(text)
     match = _DURATION.match(str(text))
     if not match:
