@@ -275,6 +275,8 @@ class ConversationEvent(Base):
     actor_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    conversation: Mapped[Conversation] = relationship(lazy="raise_on_sql")
+
 
 class Escalation(Base):
     """A conversation raised to a lead (level 1) or management (level 2); once per level."""
@@ -328,6 +330,8 @@ class Feedback(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     submitted_at: Mapped[datetime] = mapped_column(index=True)
 
+    conversation: Mapped[Conversation] = relationship(lazy="raise_on_sql")
+
 
 class AuditEvent(Base):
     """Who did what to which record, with before and after; append-only."""
@@ -371,6 +375,9 @@ class OutboxItem(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Place in the outbound stream, given after commit by the sequencer (None until then,
+    #: and always None for e-mail): commit order, gap-free per sequencing, never reused.
+    position: Mapped[int | None] = mapped_column(BigId, index=True, unique=True)
 
 
 class Draft(Base):
@@ -407,3 +414,47 @@ class SchedulerState(Base):
     holder: Mapped[str] = mapped_column(String(200), default="")
     beat_at: Mapped[datetime] = mapped_column(default=utcnow)
     value: Mapped[str] = mapped_column(String(200), default="")
+
+
+#: Outbound rows committed but not yet numbered: what the sequencer looks for (partial index).
+Index(
+    "ix_outbox_unsequenced",
+    OutboxItem.id,
+    postgresql_where=(OutboxItem.channel == "outbound") & OutboxItem.position.is_(None),
+    sqlite_where=(OutboxItem.channel == "outbound") & OutboxItem.position.is_(None),
+)
+
+
+class OutboundConsumer(Base):
+    """A named reader of the outbound stream and the position it has safely handled."""
+
+    __tablename__ = "outbound_consumers"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    position: Mapped[int] = mapped_column(BigId, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboundDeadLetter(Base):
+    """An outbound record a webhook consumer gave up on (a 4xx answer), retryable by hand.
+
+    ``status``: ``dead`` (given up), ``retry`` (queued again by a person), ``retrying``
+    (claimed by a delivery process), ``delivered`` (a retry went through).
+    """
+
+    __tablename__ = "outbound_dead_letters"
+    __table_args__ = (
+        UniqueConstraint("consumer", "outbox_id"),
+        Index("ix_outbound_dead_letters_status", "status", "consumer"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consumer: Mapped[str] = mapped_column(ForeignKey("outbound_consumers.name"))
+    outbox_id: Mapped[int] = mapped_column(BigId, ForeignKey("outbox.id"))
+    position: Mapped[int] = mapped_column(BigId)
+    record_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), default="dead")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

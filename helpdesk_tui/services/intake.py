@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import filetype
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
 from db.enums import Kind, MessageRole, Priority, Status, Via
 from db.models import (
     Agent,
@@ -71,12 +72,45 @@ RejectHandler = Callable[[int, bytes, str], None]
 
 
 @dataclass
+class _PendingMessage:
+    """A message to insert with the batch's executemany; ids resolve after the ORM flush."""
+
+    external_id: str | None
+    conversation: Conversation
+    party: Party | None
+    agent: Agent | None
+    author_name: str
+    role: str
+    body: str
+    sent_at: datetime
+    attachments: list[dict[str, object]] = field(default_factory=list)
+    id: int | None = None
+
+    def row(self) -> dict[str, object]:
+        return {
+            "external_id": self.external_id,
+            "idempotency_key": None,
+            "conversation_id": self.conversation.id,
+            "author_party_id": self.party.id if self.party is not None else None,
+            "author_agent_id": self.agent.id if self.agent is not None else None,
+            "author_name": self.author_name,
+            "role": self.role,
+            "body": self.body,
+            "internal": False,
+            "via": Via.INTAKE.value,
+            "template_id": None,
+            "sent_at": self.sent_at,
+            "created_at": utcnow(),
+        }
+
+
+@dataclass
 class _Outcome:
     accepted: int = 0
     duplicates: int = 0
     rejects: list[tuple[int, str]] = field(default_factory=list)
     conversation_ids: set[int] = field(default_factory=set)
-    messages: list[Message] = field(default_factory=list)
+    messages: list[_PendingMessage] = field(default_factory=list)
 
 
 class Intake:
@@ -162,7 +196,10 @@ class _BatchWriter:
         self.parties: dict[str, Party] = {}
         self.listings: dict[str, Listing] = {}
         self.threads: dict[str, Conversation] = {}
-        self.messages: dict[str, Message | None] = {}  # ext id -> new Message (None: stored)
+        #: ext id -> message of this batch (None: already stored)
+        self.messages: dict[str, _PendingMessage | None] = {}
+        self.status_events: list[tuple[Conversation, str, str, datetime]] = []
+        self.flag_targets: list[tuple[Flag, _PendingMessage]] = []
         self.agents: dict[str, Agent] = {}
         self.teams: dict[str, int] = {}
         self.known_feedback: set[str] = set()
@@ -243,30 +280,62 @@ class _BatchWriter:
     def apply(self, batch: list[tuple[Record, bytes]]) -> _Outcome:
         records = [r for r, _ in batch]
         self._preload(records)
-        for record in records:
-            try:
-                if isinstance(record, ListingIn):
-                    accepted = self._listing(record)
-                elif isinstance(record, MessageIn):
-                    accepted = self._message(record)
-                elif isinstance(record, FeedbackIn):
-                    accepted = self._feedback(record)
-                else:
-                    accepted = self._flag(record)
-            except Rejected as exc:
-                self.out.rejects.append((record.line, str(exc)))
-                continue
-            if accepted:
-                self.out.accepted += 1
-            else:
-                self.out.duplicates += 1
-        self.s.flush()
+        with self.s.no_autoflush:  # one flush for the whole batch, after the walk
+            for record in records:
+                self._apply_one(record)
+        self.s.flush()  # parties, listings, conversations, flags, feedback: few rows
+        self._insert_messages()
         touched = {m.conversation.id for m in self.out.messages}
         self.out.conversation_ids = touched
         if touched:
             self._refresh_times(touched)
             sla.recompute(self.s, self.ctx.settings, touched, cause="intake")
         return self.out
+
+    def _insert_messages(self) -> None:
+        """Messages, attachments and status events in one executemany each (the bulk path)."""
+        conn = self.s.connection()
+        pending = self.out.messages
+        if pending:
+            table = Message.__table__
+            for m, new_id in zip(
+                pending, _allocate_ids(conn, "messages", len(pending)), strict=True
+            ):
+                m.id = new_id
+            conn.execute(insert(table), [{"id": m.id, **m.row()} for m in pending])
+            attachments = [{**a, "message_id": m.id} for m in pending for a in m.attachments]
+            if attachments:
+                conn.execute(insert(Attachment.__table__), attachments)
+        for flag, target in self.flag_targets:
+            flag.target_message_id = target.id
+        if self.status_events:
+            conn.execute(
+                insert(ConversationEvent.__table__),
+                [
+                    {"conversation_id": c.id, "field": "status", "old": old, "new": new,
+                     "actor_agent_id": None, "at": at}
+                    for c, old, new, at in self.status_events
+                ],
+            )  # fmt: skip
+        self.s.flush()
+
+    def _apply_one(self, record: Record) -> None:
+        try:
+            if isinstance(record, ListingIn):
+                accepted = self._listing(record)
+            elif isinstance(record, MessageIn):
+                accepted = self._message(record)
+            elif isinstance(record, FeedbackIn):
+                accepted = self._feedback(record)
+            else:
+                accepted = self._flag(record)
+        except Rejected as exc:
+            self.out.rejects.append((record.line, str(exc)))
+            return
+        if accepted:
+            self.out.accepted += 1
+        else:
+            self.out.duplicates += 1
 
     # -- records -------------------------------------------------------------------------
     def _party(self, p: PartyIn, *, update_details: bool = True) -> Party:
@@ -313,21 +382,17 @@ class _BatchWriter:
         conv = self._thread_for(r)
         if role != MessageRole.AGENT:
             party = self._party(r.sender)
-        msg = Message(
+        msg = _PendingMessage(
             external_id=r.id,
             conversation=conv,
-            author_party=party,
-            author_agent=agent,
+            party=party,
+            agent=agent,
             author_name=(agent.display_name if agent else r.sender.name) or r.sender.id,
             role=role.value,
             body=r.body,
-            internal=False,
-            via=Via.INTAKE.value,
             sent_at=r.sent_at,
+            attachments=[self._attachment(att) for att in r.attachments],
         )
-        for att in r.attachments:
-            msg.attachments.append(self._attachment(att))
-        self.s.add(msg)
         self.messages[r.id] = msg
         self.out.messages.append(msg)
         self._status_after(conv, role, r.sent_at)
@@ -444,13 +509,9 @@ class _BatchWriter:
         if new != old:
             conv.status = new
             conv.is_open = True
-            if conv.id is None:  # ConversationEvent has no relationship: it needs the id
-                self.s.flush()
-            self.s.add(
-                ConversationEvent(conversation_id=conv.id, field="status", old=old, new=new, at=at)
-            )
+            self.status_events.append((conv, old, new, at))
 
-    def _attachment(self, att: AttachmentIn) -> Attachment:
+    def _attachment(self, att: AttachmentIn) -> dict[str, object]:
         digest = hashlib.sha256(att.content).hexdigest()
         path = self.ctx.settings.attachment_dir / digest[:2] / digest
         if not path.exists():
@@ -458,13 +519,13 @@ class _BatchWriter:
             tmp = path.with_name(f"{digest}.{uuid.uuid4().hex}.tmp")  # unique per writer
             tmp.write_bytes(att.content)
             tmp.replace(path)
-        return Attachment(
-            name=att.name,
-            mime_type=sniff_mime(att.content),
-            size=len(att.content),
-            sha256=digest,
-            stored_path=str(Path(digest[:2]) / digest),
-        )
+        return {
+            "name": att.name,
+            "mime_type": sniff_mime(att.content),
+            "size": len(att.content),
+            "sha256": digest,
+            "stored_path": str(Path(digest[:2]) / digest),
+        }
 
     def _feedback(self, r: FeedbackIn) -> bool:
         if r.id in self.known_feedback:
@@ -472,12 +533,10 @@ class _BatchWriter:
         conv = self.threads.get(r.conversation)
         if conv is None:
             raise Rejected(f"unknown conversation {r.conversation[:80]!r}")
-        if conv.id is None:  # Feedback has no relationship: it needs the id
-            self.s.flush()
         self.s.add(
             Feedback(
                 external_id=r.id,
-                conversation_id=conv.id,
+                conversation=conv,
                 rating=r.rating,
                 nps=r.nps,
                 comment=r.comment,
@@ -495,14 +554,12 @@ class _BatchWriter:
             if r.target_id not in self.messages:
                 raise Rejected(f"unknown message {r.target_id[:80]!r}")
             target_msg = self.messages[r.target_id]
-            if target_msg is None:
-                target_msg = self.s.scalars(
-                    select(Message).where(Message.external_id == r.target_id)
+            if target_msg is None:  # stored before this batch
+                flag.target_message_id = self.s.scalars(
+                    select(Message.id).where(Message.external_id == r.target_id)
                 ).one()
-            flag.target_message_id = target_msg.id if target_msg.id else None
-            if target_msg.id is None:
-                self.s.flush()
-                flag.target_message_id = target_msg.id
+            else:  # in this batch: its id is known once the batch's messages are inserted
+                self.flag_targets.append((flag, target_msg))
         elif r.target_type == "listing":
             listing = self.listings.get(r.target_id)
             if listing is None:
@@ -537,16 +594,16 @@ class _BatchWriter:
         )
         self.s.add(conv)
         self.threads[key] = conv
-        report = Message(
+        report = _PendingMessage(
+            external_id=None,
             conversation=conv,
-            author_party=reporter,
+            party=reporter,
+            agent=None,
             author_name=reporter.name or r.reporter,
             role=MessageRole.CUSTOMER.value,
             body=f"Reported {r.target_type} {r.target_id}: {r.reason}",
-            via=Via.INTAKE.value,
             sent_at=r.flagged_at,
         )
-        self.s.add(report)
         self.out.messages.append(report)
         flag.conversation = conv
         self.s.add(flag)
@@ -564,6 +621,20 @@ class _BatchWriter:
             )
             .execution_options(synchronize_session=False)
         )
+
+
+def _allocate_ids(conn: Connection, table: str, n: int) -> list[int]:
+    """``n`` fresh primary keys, so that a batch inserts with one plain executemany (RETURNING
+    with a guaranteed order costs one statement per row on SQLite)."""
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+            {"t": table, "n": n},
+        )
+        return [int(r[0]) for r in rows]
+    # SQLite: the batch holds the write lock (BEGIN IMMEDIATE), so max(id) cannot move under us.
+    start = conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
+    return list(range(int(start) + 1, int(start) + 1 + n))
 
 
 def sniff_mime(content: bytes) -> str:
