@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.cells import cell_len
+
 from db.records import QueuePage, QueueRow
 from helpdesk_tui.sla.policy import format_duration
 from widgets.sanitize import clean, truncate
@@ -22,6 +24,11 @@ def time_left(row: QueueRow, now: datetime) -> str:
     return "-" if left is None else format_duration(left)
 
 
+def _pad(text: str, width: int) -> str:
+    """Pad to ``width`` terminal cells (wide characters take two)."""
+    return text + " " * max(width - cell_len(text), 0)
+
+
 def table_text(page: QueuePage, now: datetime, width: int = 80) -> str:
     """The queue as an aligned table; customer text cleaned of control characters."""
     fixed = 9 + 7 + 8 + 13 + 11 + 5  # left, priority, kind, conversation, assignee, gaps
@@ -32,12 +39,13 @@ def table_text(page: QueuePage, now: datetime, width: int = 80) -> str:
     ]
     for row in page.rows:
         flag = "!" if row.breached(now) else ("~" if row.at_risk(now) else " ")
-        subject = truncate(clean(row.subject, single_line=True), subject_w)
+        subject = _pad(truncate(clean(row.subject, single_line=True), subject_w), subject_w)
+        conversation = _pad(truncate(clean(row.conversation, single_line=True), 12), 12)
+        assignee = truncate(clean(row.assignee or "-", single_line=True), 10)
         lines.append(
             f"{flag}{time_left(row, now)[:7]:<7} {row.priority[:6]:<6} "
             f"{KIND_LABEL.get(row.kind, row.kind)[:7]:<7} "
-            f"{truncate(clean(row.conversation, single_line=True), 12):<12} "
-            f"{subject:<{subject_w}} {truncate(row.assignee or '-', 10):<10}".rstrip()
+            f"{conversation} {subject} {assignee}".rstrip()
         )
     shown = len(page.rows)
     lines.append(f"{shown} of {page.total} open conversations (! breached, ~ at risk)")

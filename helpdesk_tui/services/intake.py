@@ -28,7 +28,7 @@ from db.models import (
     Party,
     Team,
 )
-from helpdesk_tui.services import sla
+from helpdesk_tui.services import live, sla
 from helpdesk_tui.services.context import Context
 from helpdesk_tui.services.intake_parse import (
     AttachmentIn,
@@ -287,6 +287,8 @@ class _BatchWriter:
         self._insert_messages()
         touched = {m.conversation.id for m in self.out.messages}
         self.out.conversation_ids = touched
+        # Open consoles hear of the new messages when this transaction commits (PostgreSQL).
+        live.notify_new_messages(self.s, [m.id for m in self.out.messages if m.id is not None])
         if touched:
             self._refresh_times(touched)
             sla.recompute(self.s, self.ctx.settings, touched, cause="intake")

@@ -211,11 +211,6 @@ def test_subprocess_unreachable_postgresql_is_one_line_without_traceback(cli: Cl
     assert "127.0.0.1" in proc.stderr and "secret" not in proc.stderr
 
 
-@pytest.mark.xfail(
-    reason="helpdesk_tui/queue_text.py pads columns with str.format (characters, not cells): "
-    "a subject of wide characters overflows 80 columns",
-    strict=True,
-)
 def test_queue_table_fits_80_columns_with_wide_characters() -> None:
     from rich.cells import cell_len
 
