@@ -218,13 +218,38 @@ def ingest(env: Env, source: str, rejects: Path | None, as_json: bool) -> None:
             reject_file.write(raw.rstrip(b"\r\n") + b"\n")
             reject_file.flush()
 
+    if source == "-":
+        # Streaming: commits as lines arrive; SIGINT/SIGTERM commit what was read and stop.
+        # The summary goes to stderr; stdout carries --json progress events (one per commit,
+        # then a summary event), or else the summary line too (unless both are a terminal).
+        import threading
+
+        from helpdesk_tui.services.streaming import StreamingIntake, stop_on_signals
+
+        def on_batch(event: dict[str, Any]) -> None:
+            click.echo(json.dumps(event))
+            sys.stdout.flush()
+
+        stop = threading.Event()
+        restore = stop_on_signals(stop)
+        try:
+            summary = StreamingIntake(ctx, on_reject, on_batch if as_json else None).run(
+                sys.stdin.fileno(), stop
+            )
+        finally:
+            restore()
+            if reject_file is not None:
+                reject_file.close()
+        click.echo(summary.line(), err=True)
+        if as_json:
+            click.echo(json.dumps({"event": "summary", **summary.as_dict()}))
+        elif not (sys.stdout.isatty() and sys.stderr.isatty()):
+            click.echo(summary.line())
+        sys.exit(1 if summary.rejected else 0)
     intake = Intake(ctx, on_reject)
     try:
-        if source == "-":
-            summary = intake.run(iter(sys.stdin.buffer.readline, b""))
-        else:
-            with open(source, "rb") as fh:
-                summary = intake.run(fh)
+        with open(source, "rb") as fh:
+            summary = intake.run(fh)
     finally:
         if reject_file is not None:
             reject_file.close()
@@ -487,7 +512,11 @@ def _register_extensions() -> None:
     """Command groups that live in their own modules (reports/health, scheduler)."""
     import importlib
 
-    for name in ("helpdesk_tui.cli_reports", "helpdesk_tui.cli_scheduler"):
+    for name in (
+        "helpdesk_tui.cli_reports",
+        "helpdesk_tui.cli_scheduler",
+        "helpdesk_tui.cli_outbound",
+    ):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:

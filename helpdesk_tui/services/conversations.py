@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -173,6 +173,37 @@ def _outbound_reply(s: Session, conv: Conversation, msg: Message, me: Agent) -> 
     )
 
 
+def _outbound_survey(s: Session, conv: Conversation, now: datetime) -> None:
+    """A resolved conversation asks its requester to rate it: one outbound survey request per
+    resolution (the n-th resolution of a reopened thread asks again)."""
+    from helpdesk_tui.services.notify import enqueue_outbound
+
+    s.flush()  # the status event just added counts as this resolution
+    n = s.scalar(
+        select(func.count()).where(
+            ConversationEvent.conversation_id == conv.id,
+            ConversationEvent.field == "status",
+            ConversationEvent.new == Status.RESOLVED.value,
+        )
+    )
+    requester = conv.requester.external_id if conv.requester else ""
+    role = "buyer" if conv.kind == Kind.BUYER_SELLER else "user"
+    enqueue_outbound(
+        s,
+        key=f"survey:{conv.id}:{n}",
+        type="survey_request",
+        recipient=requester,
+        body=(
+            f'Your conversation "{conv.subject[:200]}" (ref {conv.external_id[:80]}) has been '
+            "resolved. How did we do? Please rate it from 1 to 5 and tell us how likely you "
+            "are to recommend us (0-10)."
+        ),
+        now=now,
+        conversation_id=conv.id,
+        payload={"system": True, "to": {"id": requester, "role": role}, "resolution": n},
+    )
+
+
 def set_status(
     ctx: Context, username: str, conv_id: int, status: str, *, expected_version: int | None = None
 ) -> int:
@@ -192,6 +223,8 @@ def set_status(
         conv.resolved_at = now if status in (Status.RESOLVED, Status.CLOSED) else None
         conv.updated_at = now
         _event(s, conv, "status", old, status, me, ctx)
+        if status == Status.RESOLVED and conv.kind != Kind.FLAG:
+            _outbound_survey(s, conv, now)
         audit.record(
             s,
             me,

@@ -241,11 +241,6 @@ def test_queue_table_fits_80_columns_with_wide_characters() -> None:
     assert max(cell_len(x) for x in text.splitlines()) <= 80
 
 
-@pytest.mark.xfail(
-    reason="helpdesk_tui/cli.py ingest: `-` reads stdin through Intake.run, which only commits "
-    "every intake_batch (2000) lines or at EOF, so a slow feed is not real-time",
-    strict=True,
-)
 def test_subprocess_ingest_stdin_commits_while_the_pipe_is_open(cli: Cli) -> None:
     import sqlite3
     import time
