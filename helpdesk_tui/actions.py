@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
-#: Where an action lives: the whole app, the queue screen or the conversation screen.
-SCOPES = ("app", "queue", "conversation")
+#: Where an action lives: the whole app, or the queue, conversation or search screen.
+SCOPES = ("app", "queue", "conversation", "search")
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class ActionSpec:
     id: str
     """Stable id (``queue.open``): users remap keys by id (``App.set_keymap``)."""
     scope: str
-    """``app``, ``queue`` or ``conversation``."""
+    """``app``, ``queue``, ``conversation`` or ``search``."""
     key: str
     """Default key(s), comma-separated as in Textual bindings."""
     action: str
@@ -32,6 +32,8 @@ class ActionSpec:
     """How the key is written in the footer and help (default: Textual's)."""
     priority: bool = False
     """Checked before the focused widget's own keys."""
+    title: str | None = None
+    """Name in the command palette (default: the label)."""
 
     def binding(self) -> Binding:
         return Binding(
@@ -55,6 +57,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
       "Open the command palette: every action by name.", show=False),
     A("app.quit", "app", "ctrl+q", "quit", "Quit", "Leave the console (drafts are kept).",
       show=False),
+    A("app.search", "app", "f", "search", "Search",
+      "Search subjects and message bodies (full text, best first); enter opens a result.",
+      title="Search messages"),
     # -- queue -------------------------------------------------------------------------------
     A("queue.open", "queue", "enter", "open", "Open", "Open the selected conversation."),
     A("queue.filter", "queue", "slash", "filter", "Filter",
@@ -72,21 +77,25 @@ ACTIONS: tuple[ActionSpec, ...] = (
     A("queue.view_at_risk", "queue", "5", "view('at_risk')", "At risk",
       "View: close to their deadline.", show=False),
     A("queue.team", "queue", "T", "cycle_team", "Team", "Cycle through the teams' queues.",
-      key_display="T"),
+      key_display="T", show=False),
     A("queue.mark", "queue", "space", "mark", "Mark", "Mark or unmark the row for bulk actions."),
     A("queue.take", "queue", "a", "take", "Take",
       "Assign the marked rows (or the selected one) to me."),
     A("queue.priority", "queue", "p", "priority", "Priority",
-      "Set the priority of the marked rows (or the selected one)."),
+      "Set the priority of the marked rows (or the selected one).", show=False),
     A("queue.status", "queue", "s", "status", "Status",
       "Set the status of the marked rows (or the selected one)."),
+    A("queue.template", "queue", "t", "template", "Template",
+      "Reply to the marked rows (or the selected one) with a template, filled for each "
+      "conversation; a preview comes first.", title="Apply template as reply"),
     A("queue.clear", "queue", "escape", "clear", "Clear",
       "Clear the marks, then the filter.", show=False),
     A("queue.refresh", "queue", "ctrl+r", "refresh", "Refresh", "Reload the queue now.",
       show=False),
     # -- conversation ------------------------------------------------------------------------
     A("conversation.send", "conversation", "ctrl+s", "send", "Send",
-      "Send the reply or note in the editor.", priority=True),
+      "Send the reply or note in the editor (the editor's top line says so too).",
+      priority=True, show=False),
     A("conversation.reply", "conversation", "r", "reply", "Reply",
       "Write a reply to the customer."),
     A("conversation.note", "conversation", "n", "note", "Note",
@@ -101,6 +110,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
       "Change the priority.", show=False),
     A("conversation.escalate", "conversation", "e", "escalate", "Escalate",
       "Escalate to the team lead (1) or management (2, leads); a reason is required."),
+    A("conversation.attachment", "conversation", "o", "save_attachment", "Files",
+      "Save one of the thread's attachments to a folder (an existing file is never replaced).",
+      title="Save attachment"),
     A("conversation.explain", "conversation", "x", "explain", "Explain SLA",
       "Show how each deadline was computed, from the clock event log.", show=False),
     A("conversation.panel", "conversation", "i", "toggle_panel", "Info",
@@ -110,7 +122,15 @@ ACTIONS: tuple[ActionSpec, ...] = (
     A("conversation.previous", "conversation", "left_square_bracket", "neighbour(-1)", "Prev",
       "Open the previous conversation in queue order.", key_display="[", show=False),
     A("conversation.back", "conversation", "escape", "back", "Back",
-      "Leave the editor, or go back to the queue."),
+      "Leave the editor, or go back to the queue.", show=False),
+    # -- search ------------------------------------------------------------------------------
+    A("search.open", "search", "enter", "open", "Open", "Open the selected conversation."),
+    A("search.results", "search", "down", "results", "Results",
+      "Move from the search box to the results (then down the results).", key_display="↓",
+      priority=True),
+    A("search.edit", "search", "slash", "edit", "Edit", "Back to the search box.",
+      key_display="/"),
+    A("search.back", "search", "escape", "back", "Back", "Go back to where you were."),
 )  # fmt: skip
 
 
@@ -119,7 +139,7 @@ def for_scope(scope: str) -> list[ActionSpec]:
     return [a for a in ACTIONS if a.scope == scope]
 
 
-def bindings(scope: str) -> list[Binding]:
+def bindings(scope: str) -> list[BindingType]:
     """The key bindings of one scope."""
     return [a.binding() for a in for_scope(scope)]
 

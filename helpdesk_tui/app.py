@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from textual import on, work
 from textual.app import App
-from textual.worker import Worker, WorkerState
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from helpdesk_tui.actions import bindings
 from helpdesk_tui.commands import ActionsProvider
-from helpdesk_tui.screens.base import describe
+from helpdesk_tui.keymap import key_display, load_keymap
+from helpdesk_tui.messages import ConversationLoaded, ConversationPreloaded
+from helpdesk_tui.screens.base import ConsoleScreen, describe
 from helpdesk_tui.screens.conversation import ConversationScreen
 from helpdesk_tui.screens.help import HelpScreen
 from helpdesk_tui.screens.queue import QueueScreen
+from helpdesk_tui.screens.search import SearchScreen
 from helpdesk_tui.services import threads
 from helpdesk_tui.services.context import Context
+from widgets.sanitize import clean
 
 
 class HelpdeskApp(App[None]):
@@ -34,6 +41,7 @@ class HelpdeskApp(App[None]):
         *,
         clock: Callable[[], datetime] | None = None,
         poll_interval: float = 2.0,
+        config_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.ctx = ctx
@@ -45,12 +53,57 @@ class HelpdeskApp(App[None]):
         self.poll_interval = poll_interval
         """Seconds between queue polls (0: no polling)."""
         self.sub_title = agent
+        loaded = load_keymap(config_path)
+        self.keymap: dict[str, str] = loaded.keys
+        """The user's keys by action id (the config file's ``[keys]``), over the defaults."""
+        self._keymap_problems = loaded.problems
+        self._clashes_told: set[frozenset[str]] = set()
 
     def on_mount(self) -> None:
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        for problem in self._keymap_problems:
+            self.notify(clean(problem, single_line=True), title="Config", severity="warning",
+                        markup=False, timeout=10)  # fmt: skip
         self.push_screen(QueueScreen())
 
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
+        """A remapped key took a key another action had: say so once (the remap wins)."""
+        ids = frozenset(b.id or b.action for b in clashed_bindings)
+        if ids in self._clashes_told:
+            return
+        self._clashes_told.add(ids)
+        keys = ", ".join(sorted({key_display(b.key) for b in clashed_bindings}))
+        what = ", ".join(sorted(ids))
+        self.notify(
+            clean(f"[keys] {keys} now does another action, so {what} lost its key: "
+                  "pick another key in the config file", single_line=True),
+            title="Config", severity="warning", markup=False, timeout=10,
+        )  # fmt: skip
+
     def open_conversation(self, conv_id: int) -> None:
-        self.push_screen(ConversationScreen(conv_id))
+        """Read the conversation in a worker, then show it with its data: one layout pass,
+        and the database work does not compete with building the screen."""
+        self._preload(conv_id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="app-open")
+    def _preload(self, conv_id: int) -> None:
+        detail = threads.load_detail(self.ctx, conv_id, viewer=self.agent)
+        draft = threads.load_draft(self.ctx, self.agent, conv_id)
+        if not get_current_worker().is_cancelled:
+            self.post_message(ConversationPreloaded(ConversationLoaded(detail, draft, True)))
+
+    def on_conversation_preloaded(self, message: ConversationPreloaded) -> None:
+        loaded = message.loaded
+        self.push_screen(ConversationScreen(loaded.detail.id, preloaded=loaded))
+
+    def action_search(self) -> None:
+        """Open the search screen over the queue or a conversation (not over a dialog)."""
+        screen = self.screen
+        if isinstance(screen, SearchScreen):
+            screen.action_edit()
+        elif isinstance(screen, ConsoleScreen):
+            self.push_screen(SearchScreen())
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -15,8 +15,12 @@ class ActionsProvider(Provider):
     """Lists the actions of the screen under the palette, then the app-wide ones."""
 
     def _specs(self) -> list[ActionSpec]:
+        """The screen's actions it allows now (``check_action``), then the app-wide ones."""
         scope = getattr(self.screen, "SCOPE", "app")
-        specs = for_scope(scope) if scope != "app" else []
+        specs = [
+            s for s in (for_scope(scope) if scope != "app" else [])
+            if self.screen.check_action(s.action.split("(")[0], ()) is not False
+        ]  # fmt: skip
         return specs + [s for s in for_scope("app") if s.action != "command_palette"]
 
     async def _run(self, spec: ActionSpec) -> None:
@@ -24,7 +28,8 @@ class ActionsProvider(Provider):
         await target.run_action(spec.action)
 
     def _title(self, spec: ActionSpec) -> str:
-        return f"{spec.label} ({key_text(spec)})"
+        keymap = getattr(self.app, "keymap", None)
+        return f"{spec.title or spec.label} ({key_text(spec, keymap)})"
 
     async def discover(self) -> Hits:
         for spec in self._specs():

@@ -5,19 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from textual.message import Message
 
-from db.records import ConversationDetail, DraftView, QueueHealth, QueuePage, TemplateView
+from db.records import (
+    ConversationDetail,
+    DraftView,
+    QueueHealth,
+    QueuePage,
+    QueueRow,
+    TemplateView,
+)
+from helpdesk_tui.services.search import SearchHit
 
 
 @dataclass
 class QueueLoaded(Message):
-    """A window of the queue and the health figures, read for ``query``."""
+    """A window of the queue, read for ``query``."""
 
     page: QueuePage
-    health: QueueHealth
     query: Any
     """The QueueFilter the page was read for (stale pages are ignored)."""
     as_of: datetime
@@ -26,6 +34,17 @@ class QueueLoaded(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, QueueLoaded)
+
+
+@dataclass
+class HealthLoaded(Message):
+    """The queue's health figures (read apart from the rows: they count every open
+    conversation, which takes longer than a window of rows)."""
+
+    health: QueueHealth
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, HealthLoaded)
 
 
 @dataclass
@@ -40,6 +59,13 @@ class ConversationLoaded(Message):
     detail: ConversationDetail
     draft: DraftView | None
     first: bool
+
+
+@dataclass
+class ConversationPreloaded(Message):
+    """A conversation was read before its screen opens (the app then opens it)."""
+
+    loaded: ConversationLoaded
 
 
 @dataclass
@@ -79,7 +105,7 @@ class CollisionFound(Message):
 
     message: str
     changes: list[str]
-    retry: Callable[[], None]
+    retry: Callable[[], object]
     action: str
 
 
@@ -107,6 +133,15 @@ class TemplatesLoaded(Message):
 
 
 @dataclass
+class BulkTemplatesLoaded(Message):
+    """Templates to reply to ``rows`` with; ``values`` fill them for the first row."""
+
+    rows: list[QueueRow]
+    templates: list[TemplateView]
+    values: dict[str, str]
+
+
+@dataclass
 class ExplanationLoaded(Message):
     explanation: Any
 
@@ -114,3 +149,21 @@ class ExplanationLoaded(Message):
 @dataclass
 class AgentsLoaded(Message):
     usernames: list[str]
+
+
+@dataclass
+class SearchResultsLoaded(Message):
+    """The ranked hits for ``query`` (stale ones are ignored by the screen)."""
+
+    query: str
+    hits: list[SearchHit]
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SearchResultsLoaded)
+
+
+@dataclass
+class AttachmentSaved(Message):
+    """An attachment was copied to ``path``."""
+
+    path: Path

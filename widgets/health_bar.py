@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import Static
 
 from db.records import QueueHealth
+
+#: Labels (open, unassigned, breached, at risk, share in target, separator), longest first;
+#: the first set that fits the width is used.
+LABELS: tuple[tuple[str, ...], ...] = (
+    ("open", "unassigned", "breached", "at risk", "in target today", "  ·  "),
+    ("open", "unassigned", "breached", "at risk", "in target today", " · "),
+    ("open", "unassigned", "breached", "at risk", "in target", " · "),
+    ("open", "unass.", "breached", "at risk", "in target", " · "),
+    ("open", "unass.", "late", "risk", "ok", " · "),
+)
 
 
 class HealthBar(Static):
@@ -16,6 +28,8 @@ class HealthBar(Static):
         height: 2;
         padding: 0 1;
         background: $panel;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
         & > .health-bar--breached { color: $error; text-style: bold; }
         & > .health-bar--at-risk { color: $warning; text-style: bold; }
         & > .health-bar--label { color: $text-muted; }
@@ -34,11 +48,53 @@ class HealthBar(Static):
         super().__init__(Text("loading the queue…"), id=id)
         self.health: QueueHealth | None = None
         """The last health figures shown."""
+        self._view = Text()
+        self._count = (0, 0)
 
     def show(self, health: QueueHealth, view: Text, shown: int, total: int) -> None:
         """Draw ``health`` and, below it, ``view`` (already safe Text) with the row counts."""
+        self.health, self._view, self._count = health, view, (shown, total)
+        self._draw()
+
+    def show_health(self, health: QueueHealth) -> None:
+        """New health figures (the first line)."""
         self.health = health
+        self._draw()
+
+    def show_view(self, view: Text, shown: int, total: int) -> None:
+        """A new view line: ``view`` (already safe Text) and the row counts."""
+        self._view, self._count = view, (shown, total)
+        self._draw()
+
+    def on_resize(self, event: Resize) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        width = self.content_size.width or self.size.width or 80
         label = self.get_component_rich_style("health-bar--label", partial=True)
+        if self.health is None:
+            first = Text("queue health: counting…", style=label)
+        else:
+            first = next(
+                (line for labels in LABELS
+                 if cell_len((line := self._figures(labels)).plain) <= width),
+                self._figures(LABELS[-1]),
+            )  # fmt: skip
+        shown, total = self._count
+        count = Text(f"  {shown} of {total}" if shown < total else f"  {total} shown", style=label)
+        view = self._view.copy()
+        if cell_len(view.plain) + count.cell_len > width:  # the counts stay whole
+            view.truncate(max(width - count.cell_len, 1), overflow="ellipsis")
+        both = Text("\n").join([first, Text.assemble(view, count)])
+        both.no_wrap, both.overflow = True, "ellipsis"
+        self.update(both)
+
+    def _figures(self, labels: tuple[str, ...]) -> Text:
+        """The health line with one set of labels (see LABELS)."""
+        health = self.health
+        assert health is not None
+        label = self.get_component_rich_style("health-bar--label", partial=True)
+        names, sep = labels[:-1], labels[-1]
 
         def figure(value: int, name: str, component: str | None = None) -> Text:
             style = (
@@ -49,23 +105,13 @@ class HealthBar(Static):
             return Text.assemble((str(value), style), (f" {name}", label))
 
         pct = health.within_target_today_pct
-        pct_text = Text.assemble(
-            ("-" if pct is None else f"{pct:g}%", ""), (" in target today", label)
+        pct_text = Text.assemble(("-" if pct is None else f"{pct:g}%", ""), (f" {names[4]}", label))
+        return Text(sep, style=label).join(
+            [
+                figure(health.open, names[0]),
+                figure(health.unassigned, names[1]),
+                figure(health.breached, names[2], "breached"),
+                figure(health.at_risk, names[3], "at-risk"),
+                pct_text,
+            ]
         )
-        sep = Text("  ·  ", style=label)
-        first = Text.assemble(
-            figure(health.open, "open"),
-            sep,
-            figure(health.unassigned, "unassigned"),
-            sep,
-            figure(health.breached, "breached", "breached"),
-            sep,
-            figure(health.at_risk, "at risk", "at-risk"),
-            sep,
-            pct_text,
-        )
-        count = Text(f"  {shown} of {total}" if shown < total else f"  {total} shown", style=label)
-        second = Text.assemble(view, count)
-        both = Text("\n").join([first, second])
-        both.no_wrap, both.overflow = True, "ellipsis"
-        self.update(both)

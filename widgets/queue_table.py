@@ -11,7 +11,7 @@ from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding
 from textual.events import Resize
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import CellDoesNotExist, RowKey
 
 from db.records import QueueRow
 from widgets.sanitize import safe_text
@@ -27,18 +27,36 @@ KIND_LABEL = {
 #: Short labels for priorities (the column is narrow).
 PRIORITY_LABEL = {"urgent": "URG", "high": "high", "normal": "norm", "low": "low"}
 
-#: (key, label, width); the subject (width None) takes what is left.
+#: (key, label, width at 80 columns); the subject (width None) takes what is left.
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("left", "Left", 8),
     ("priority", "Pri", 4),
     ("kind", "Kind", 7),
     ("subject", "Subject", None),
-    ("requester", "Requester", 12),
+    ("requester", "Requester", 11),
     ("assignee", "Assignee", 8),
-    ("waiting", "Wait", 5),
+    ("waiting", "Wait", 6),
     ("esc", "Esc", 3),
 )
-_FIXED = sum(w for _, _, w in COLUMNS if w)
+#: Below this width the Wait column is compact (``1d15h``); from it on, spaced (``1d 15h``).
+COMPACT_BELOW = 100
+#: Cells kept for the vertical scrollbar (see ``scrollbar-size-vertical`` below).
+SCROLLBAR = 1
+CELL_PADDING = 1
+
+
+def column_widths(width: int) -> dict[str, int]:
+    """Cells per column for a table ``width`` cells wide: every value whole, names widen a
+    little on wide terminals, the subject takes the rest (at least 12 cells)."""
+    widths = {key: w for key, _, w in COLUMNS if w}
+    if width >= COMPACT_BELOW:
+        widths["waiting"] = 7  # "23h 59m"
+    padding = 2 * CELL_PADDING * len(COLUMNS)
+    spare = max(width - sum(widths.values()) - padding - SCROLLBAR - 40, 0)  # beyond 40
+    widths["requester"] += min(spare // 3, 10)
+    widths["assignee"] += min(spare // 6, 4)
+    widths["subject"] = max(width - sum(widths.values()) - padding - SCROLLBAR, 12)
+    return widths
 
 
 class QueueTable(DataTable[Text]):
@@ -47,6 +65,7 @@ class QueueTable(DataTable[Text]):
     DEFAULT_CSS = """
     QueueTable {
         height: 1fr;
+        scrollbar-size-vertical: 1;
         & > .queue-table--breached { color: $error; text-style: bold; }
         & > .queue-table--at-risk { color: $warning; }
         & > .queue-table--urgent { color: $error; }
@@ -70,11 +89,13 @@ class QueueTable(DataTable[Text]):
     BINDINGS = [Binding("enter", "select_cursor", "Open", id="queue-table.open")]
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True, cell_padding=CELL_PADDING)
         self.queue_rows: dict[int, QueueRow] = {}
         """The rows shown, by conversation id."""
         self.marked: set[int] = set()
         """Conversation ids marked for a bulk action."""
+        self.compact = True
+        """Times in the Wait column without spaces (narrow terminals)."""
         self._now: datetime | None = None
 
     def on_mount(self) -> None:
@@ -86,25 +107,20 @@ class QueueTable(DataTable[Text]):
         self._fit_subject(event.size.width)
 
     def _fit_subject(self, width: int) -> None:
-        """Share the width: names widen a little on wide terminals, the subject takes the rest
-        (at least 12 cells)."""
+        """Share ``width`` between the columns (see :func:`column_widths`)."""
         if not self.columns:
             return
-        padding = 2 * self.cell_padding * len(COLUMNS)
-        spare = max(width - _FIXED - padding - 1 - 40, 0)  # beyond a 40-cell subject
-        widths = {
-            "requester": 12 + min(spare // 3, 10),
-            "assignee": 8 + min(spare // 6, 4),
-        }
-        widths["subject"] = max(
-            width - _FIXED - padding - 1 - (widths["requester"] - 12) - (widths["assignee"] - 8),
-            12,
-        )
+        widths = column_widths(width)
         changed = False
         for key, column in self.columns.items():
             wanted = widths.get(str(key.value))
             if wanted is not None and column.width != wanted:
                 column.width, column.auto_width, changed = wanted, False, True
+        compact = width < COMPACT_BELOW
+        if compact != self.compact:
+            self.compact = compact
+            if self._now is not None:
+                self.tick(self._now)
         if changed:
             self._require_update_dimensions = True
             self.refresh()
@@ -166,16 +182,30 @@ class QueueTable(DataTable[Text]):
         self.refresh()
 
     def tick(self, now: datetime) -> None:
-        """Advance the countdown and waiting columns from the stored times (no query)."""
+        """Advance the countdown and waiting columns from the stored times (no query); only
+        cells whose text or colour changed are touched (each update costs a table redraw)."""
         self._now = now
-        with self.app.batch_update():
-            for conv_id, row in self.queue_rows.items():
-                left, waiting = self._left(row, now), Text(age(row.waiting_since, now))
+        marked = self._style("marked")
+        changes: list[tuple[str, str, Text]] = []
+        for conv_id, row in self.queue_rows.items():
+            for column, cell in (
+                ("left", self._left(row, now)),
+                ("waiting", self._waiting(row, now)),
+            ):
                 if conv_id in self.marked:
-                    left.stylize(self._style("marked"))
-                    waiting.stylize(self._style("marked"))
-                self.update_cell(str(conv_id), "left", left)
-                self.update_cell(str(conv_id), "waiting", waiting)
+                    cell.stylize(marked)
+                _finish(cell)
+                key = str(conv_id)
+                try:
+                    old = self.get_cell(key, column)
+                except (KeyError, CellDoesNotExist):
+                    continue
+                if old.plain != cell.plain or old.spans != cell.spans or old.style != cell.style:
+                    changes.append((key, column, cell))
+        if changes:
+            with self.app.batch_update():
+                for key, column, cell in changes:
+                    self.update_cell(key, column, cell)
 
     def toggle_mark(self) -> int | None:
         """Mark or unmark the row under the cursor; returns its id."""
@@ -212,6 +242,9 @@ class QueueTable(DataTable[Text]):
             return Text(short_duration(left), style=self._style("at-risk"))
         return Text(short_duration(left))
 
+    def _waiting(self, row: QueueRow, now: datetime) -> Text:
+        return Text(age(row.waiting_since, now, compact=self.compact))
+
     def _cells(self, row: QueueRow, now: datetime) -> list[Text]:
         priority_style = {"urgent": "urgent", "high": "high"}.get(row.priority)
         requester = safe_text(row.requester, single_line=True)
@@ -230,7 +263,7 @@ class QueueTable(DataTable[Text]):
             subject,
             requester,
             safe_text(row.assignee or "-", single_line=True),
-            Text(age(row.waiting_since, now)),
+            self._waiting(row, now),
             Text(str(row.escalation_level) if row.escalation_level else "-"),
         ]
         if row.id in self.marked:
@@ -238,6 +271,12 @@ class QueueTable(DataTable[Text]):
             for cell in cells:
                 cell.stylize(marked)
         for cell in cells:
-            cell.no_wrap = True
-            cell.overflow = "ellipsis"
+            _finish(cell)
         return cells
+
+
+def _finish(cell: Text) -> Text:
+    """One line, cut with an ellipsis if it must be (values are sized to fit whole)."""
+    cell.no_wrap = True
+    cell.overflow = "ellipsis"
+    return cell

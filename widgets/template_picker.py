@@ -75,8 +75,19 @@ class TemplatePicker(ModalScreen[TemplateChoice | None]):
         Binding("up", "move(-1)", "Previous", show=False, priority=True),
     ]
 
-    def __init__(self, templates: Sequence[TemplateView], render: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        templates: Sequence[TemplateView],
+        render: Callable[[str], str],
+        *,
+        title: str = "Insert a template",
+        verb: str = "insert",
+    ) -> None:
         super().__init__()
+        self.title_text = title
+        """The dialog's title (our words, not customer text)."""
+        self.verb = verb
+        """What enter does, for the help line."""
         self.templates = list(templates)
         """Every template offered."""
         self.render_body = render
@@ -86,12 +97,12 @@ class TemplatePicker(ModalScreen[TemplateChoice | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text("Insert a template"), id="picker-title")
+            yield Static(Text(self.title_text), id="picker-title")
             yield Input(placeholder="type to filter by name, shortcut or text", id="picker-query")
             with Horizontal(id="picker-body"):
                 yield OptionList(id="picker-list")
                 yield Static(id="picker-preview")
-            yield Static(Text("enter insert · ↑↓ choose · esc cancel"), id="picker-help")
+            yield Static(Text(f"enter {self.verb} · ↑↓ choose · esc cancel"), id="picker-help")
 
     def on_mount(self) -> None:
         self._fill("")

@@ -5,22 +5,28 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 
-def short_duration(seconds: float) -> str:
-    """Seconds as ``45s``, ``12m``, ``3h 5m``, ``2d 4h``; negative with a leading ``-``."""
+def short_duration(seconds: float, *, compact: bool = False) -> str:
+    """Seconds as ``45s``, ``12m``, ``3h 5m``, ``2d 4h``; negative with a leading ``-``.
+
+    ``compact`` drops the space (``1d15h``, at most 6 cells below 100 days) and shows whole
+    days only from 100 days on (``123d``), for narrow columns.
+    """
     s = int(abs(seconds))
     days, rem = divmod(s, 86400)
     hours, rem = divmod(rem, 3600)
     minutes, secs = divmod(rem, 60)
     parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m")) if v]
-    text = " ".join(parts[:2]) if parts else f"{secs}s"
+    if compact and days >= 100:
+        parts = parts[:1]
+    text = ("" if compact else " ").join(parts[:2]) if parts else f"{secs}s"
     return ("-" if seconds < 0 else "") + text
 
 
-def age(then: datetime | None, now: datetime) -> str:
-    """How long ago ``then`` was: ``5m``, ``2h 3m``; ``-`` without a time."""
+def age(then: datetime | None, now: datetime, *, compact: bool = False) -> str:
+    """How long ago ``then`` was: ``5m``, ``2h 3m`` (``2h3m`` compact); ``-`` without a time."""
     if then is None:
         return "-"
-    return short_duration(max((now - then).total_seconds(), 0))
+    return short_duration(max((now - then).total_seconds(), 0), compact=compact)
 
 
 def local(when: datetime | None, tz: tzinfo, *, with_date: bool = True) -> str:

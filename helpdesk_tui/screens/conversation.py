@@ -16,8 +16,10 @@ from textual.widgets import Footer, Static
 from db.records import ConversationDetail
 from helpdesk_tui.actions import bindings
 from helpdesk_tui.errors import Collision
+from helpdesk_tui.keymap import key_display
 from helpdesk_tui.messages import (
     AgentsLoaded,
+    AttachmentSaved,
     CollisionFound,
     ConversationChanged,
     ConversationLoaded,
@@ -27,6 +29,13 @@ from helpdesk_tui.messages import (
     NeighbourFound,
     TemplatesLoaded,
     ViewersLoaded,
+)
+from helpdesk_tui.screens.attachments import (
+    AttachmentModal,
+    SaveRequest,
+    attachments_of,
+    default_folder,
+    save_copy,
 )
 from helpdesk_tui.screens.base import ConsoleScreen
 from helpdesk_tui.screens.modals import (
@@ -39,7 +48,7 @@ from helpdesk_tui.screens.modals import (
 from helpdesk_tui.services import agents, conversations, explain, templates, threads
 from widgets.composer import Composer
 from widgets.queue_table import KIND_LABEL
-from widgets.sanitize import safe_text
+from widgets.sanitize import clean, safe_text
 from widgets.sla_panel import SlaPanel
 from widgets.template_picker import TemplateChoice, TemplatePicker
 from widgets.thread_view import ThreadView
@@ -57,10 +66,12 @@ class ConversationScreen(ConsoleScreen):
     SCOPE = "conversation"
     BINDINGS = bindings("conversation")
 
-    def __init__(self, conv_id: int) -> None:
+    def __init__(self, conv_id: int, *, preloaded: ConversationLoaded | None = None) -> None:
         super().__init__()
         self.conv_id = conv_id
         """The conversation shown."""
+        self.preloaded = preloaded
+        """Its data when it was read before the screen opened (shown on mount)."""
         self.detail: ConversationDetail | None = None
         """The last loaded state."""
         self.seen_version: int | None = None
@@ -74,19 +85,25 @@ class ConversationScreen(ConsoleScreen):
         self._draft_lock = threading.Lock()
         self._generation = 0
         self._sending = False
+        self._covered = False
 
     def compose(self) -> ComposeResult:
         yield Static(Text("loading…"), id="conv-title")
         with Horizontal(id="conv-body"):
             yield ThreadView(id="thread")
             yield SlaPanel(id="panel")
-        yield Composer(id="composer")
+        send_key = self.hd.keymap.get("conversation.send", "ctrl+s")
+        yield Composer(send_key=key_display(send_key), id="composer")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self._load(first=True)
-        self._heartbeat()
-        self.set_interval(HEARTBEAT_S, self._heartbeat)
+        if self.preloaded is not None:
+            self.on_conversation_loaded(self.preloaded)
+            self.preloaded = None
+        else:
+            self._load(first=True)
+        self._heartbeat(viewers=False)  # the first load brings the viewers
+        self.set_interval(HEARTBEAT_S, self._beat)
         self._layout(self.size.width)
         self.query_one(ThreadView).focus()
 
@@ -116,11 +133,26 @@ class ConversationScreen(ConsoleScreen):
         draft = threads.load_draft(self.ctx, self.agent, self.conv_id) if first else None
         self.post_message(ConversationLoaded(detail, draft, first))
 
+    def _beat(self) -> None:
+        """Presence heartbeat, only while no other console screen (search, another
+        conversation) is on top: presence names one conversation per agent."""
+        if not self._covered:
+            self._heartbeat()
+
+    def on_screen_suspend(self) -> None:
+        self._covered = isinstance(self.app.screen, ConsoleScreen) and self.app.screen is not self
+
+    def on_screen_resume(self) -> None:
+        if self._covered:
+            self._covered = False
+            self._heartbeat()
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="presence")
-    def _heartbeat(self) -> None:
+    def _heartbeat(self, viewers: bool = True) -> None:
         threads.touch_presence(self.ctx, self.agent, self.conv_id)
-        viewers = threads.load_detail(self.ctx, self.conv_id, viewer=self.agent).viewers
-        self.post_message(ViewersLoaded(self.conv_id, viewers))
+        if viewers:
+            others = threads.load_detail(self.ctx, self.conv_id, viewer=self.agent).viewers
+            self.post_message(ViewersLoaded(self.conv_id, others))
 
     def on_conversation_loaded(self, message: ConversationLoaded) -> None:
         d = message.detail
@@ -130,6 +162,7 @@ class ConversationScreen(ConsoleScreen):
         self.query_one(ThreadView).show(d.messages, self.tz, now)
         risk = self.ctx.settings.policy.at_risk_fraction
         self.query_one(SlaPanel).show(d, self.tz, now, risk)
+        self.refresh_bindings()  # `o` shows only when there are attachments
         if message.first and message.draft is not None and message.draft.body:
             self.draft_key = message.draft.idempotency_key
             self.composer.load(message.draft.body, message.draft.internal)
@@ -150,24 +183,30 @@ class ConversationScreen(ConsoleScreen):
             "  ",
             safe_text(d.subject, "bold", single_line=True),
         )
-        second = Text.assemble(
-            (d.status.replace("_", " "), "bold"),
-            (" · ", "dim"),
-            d.priority,
-            (" · ", "dim"),
-            KIND_LABEL.get(d.kind, d.kind),
-            (" · ", "dim"),
-            safe_text(f"assignee {d.assignee or 'nobody'}", single_line=True),
-        )
-        if d.team:
-            second.append_text(Text.assemble((" · team ", "dim"), safe_text(d.team)))
-        if d.escalation_level:
-            second.append(f" · L{d.escalation_level}", "bold")
+        # The deadline first: on a narrow terminal the end of the line is cut off.
+        second = Text()
         if d.due_at is not None:
             left = (d.due_at - now).total_seconds()
             what = (d.due_for or "").replace("_", " ")
-            label = f" · {what} {'BREACHED ' if left < 0 else 'due in '}{short_duration(left)}"
-            second.append(label, "bold" if left < 0 else "")
+            verdict = f"BREACHED {short_duration(left)}" if left < 0 else (
+                f"due in {short_duration(left)}")  # fmt: skip
+            second.append(f"{what} {verdict}", "bold" if left < 0 else "")
+            second.append(" · ", "dim")
+        second.append_text(
+            Text.assemble(
+                (d.status.replace("_", " "), "bold"),
+                (" · ", "dim"),
+                d.priority,
+                (" · ", "dim"),
+                KIND_LABEL.get(d.kind, d.kind),
+                (" · ", "dim"),
+                safe_text(f"assignee {d.assignee or 'nobody'}", single_line=True),
+            )
+        )
+        if d.escalation_level:
+            second.append(f" · L{d.escalation_level}", "bold")
+        if d.team:
+            second.append_text(Text.assemble((" · team ", "dim"), safe_text(d.team)))
         viewers = self.query_one(SlaPanel).viewers
         if viewers:
             second.append_text(
@@ -373,6 +412,32 @@ class ConversationScreen(ConsoleScreen):
                 )
 
         self.app.push_screen(EscalateModal(level=level), chosen)
+
+    # -- attachments -------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save_attachment":
+            return self.detail is not None and bool(attachments_of(self.detail.messages))
+        return True
+
+    def action_save_attachment(self) -> None:
+        choices = attachments_of(self.detail.messages) if self.detail else []
+        if not choices:
+            self.notify("this conversation has no attachments", markup=False)
+            return
+
+        def chosen(request: SaveRequest | None) -> None:
+            if request is not None:
+                self._save_attachment(request)
+
+        self.app.push_screen(AttachmentModal(choices, default_folder(), self.tz), chosen)
+
+    @work(thread=True, exit_on_error=False, group="attachment")
+    def _save_attachment(self, request: SaveRequest) -> None:
+        store = self.ctx.settings.attachment_dir
+        self.post_message(AttachmentSaved(save_copy(store, request.attachment, request.folder)))
+
+    def on_attachment_saved(self, message: AttachmentSaved) -> None:
+        self.notify(f"saved to {clean(str(message.path), single_line=True)}", markup=False)
 
     # -- templates, explanation, neighbours --------------------------------------------------
     def action_template(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,26 +13,37 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from helpdesk_tui.actions import ActionSpec, for_scope
+from helpdesk_tui.keymap import key_display
 
-SCOPE_TITLE = {"queue": "Queue", "conversation": "Conversation", "app": "Everywhere"}
+SCOPE_TITLE = {
+    "queue": "Queue",
+    "conversation": "Conversation",
+    "search": "Search",
+    "app": "Everywhere",
+}
 
 
-def key_text(spec: ActionSpec) -> str:
+def key_text(spec: ActionSpec, keymap: Mapping[str, str] | None = None) -> str:
+    """How the action's key is written: the user's remapped key(s) if any."""
+    if keymap and spec.id in keymap:
+        return key_display(keymap[spec.id])
     if spec.key_display:
         return spec.key_display
-    names = {"question_mark": "?", "slash": "/", "space": "space", "escape": "esc"}
-    return ", ".join(names.get(k, k) for k in spec.key.split(","))
+    return key_display(spec.key)
 
 
-def key_table(scopes: list[str]) -> Table:
-    """A two-column table (key, what it does) for ``scopes``."""
+def key_table(scopes: list[str], keymap: Mapping[str, str] | None = None) -> Table:
+    """A two-column table (key, what it does, and the id to remap it by) for ``scopes``."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for scope in scopes:
         table.add_row(Text(SCOPE_TITLE[scope], style="bold underline"), Text(""))
         for spec in for_scope(scope):
-            table.add_row(Text(key_text(spec)), Text(spec.help))
+            table.add_row(
+                Text(key_text(spec, keymap)),
+                Text.assemble(spec.help, (f"  {spec.id}", "dim")),
+            )
         table.add_row(Text(""), Text(""))
     return table
 
@@ -65,8 +78,11 @@ class HelpScreen(ModalScreen[None]):
         with Vertical():
             yield Static(Text("Keys"), id="help-title")
             with VerticalScroll():
-                yield Static(key_table(scopes))
-            yield Static(Text("esc close · ctrl+p every action by name"), id="help-foot")
+                yield Static(key_table(scopes, getattr(self.app, "keymap", None)))
+            yield Static(
+                Text('esc close · ctrl+p every action by name · remap: [keys] id = "key"'),
+                id="help-foot",
+            )
 
     def action_close(self) -> None:
         self.dismiss(None)

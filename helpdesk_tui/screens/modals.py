@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 from widgets.sanitize import safe_text
 from widgets.timefmt import local, short_duration
 
-_DIALOG_CSS = """
+DIALOG_CSS = """
 {name} {{
     align: center middle;
     & > Vertical {{
@@ -42,7 +42,7 @@ _DIALOG_CSS = """
 class ConfirmModal(ModalScreen[bool]):
     """Shows what will change; y/enter goes ahead, n/esc does not."""
 
-    DEFAULT_CSS = _DIALOG_CSS.format(name="ConfirmModal")
+    DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmModal")
     BINDINGS = [
         Binding("y,enter", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
@@ -70,7 +70,7 @@ class ConfirmModal(ModalScreen[bool]):
 class ChoiceModal(ModalScreen[str | None]):
     """Pick one value from a short list; enter picks, esc cancels."""
 
-    DEFAULT_CSS = _DIALOG_CSS.format(name="ChoiceModal")
+    DEFAULT_CSS = DIALOG_CSS.format(name="ChoiceModal")
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="choice.cancel")]
 
     def __init__(
@@ -120,7 +120,7 @@ class EscalationRequest:
 class EscalateModal(ModalScreen[EscalationRequest | None]):
     """Level 1 (team lead) or 2 (management), and a reason (required)."""
 
-    DEFAULT_CSS = _DIALOG_CSS.format(name="EscalateModal")
+    DEFAULT_CSS = DIALOG_CSS.format(name="EscalateModal")
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="escalate.cancel"),
         Binding("ctrl+l", "level", "Switch level", id="escalate.level"),
@@ -174,7 +174,7 @@ class ExplainModal(ModalScreen[None]):
     when, under which policy)."""
 
     DEFAULT_CSS = (
-        _DIALOG_CSS.format(name="ExplainModal")
+        DIALOG_CSS.format(name="ExplainModal")
         + """
     ExplainModal > Vertical { max-width: 110; width: 95%; }
     ExplainModal .dialog-body { max-height: 30; }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -15,18 +17,28 @@ from db.engine import DatabaseUnavailable
 from db.records import QueueRow
 from helpdesk_tui.actions import bindings
 from helpdesk_tui.errors import HelpdeskError
-from helpdesk_tui.messages import BulkApplied, QueueLoaded, TeamsLoaded
+from helpdesk_tui.messages import (
+    BulkApplied,
+    BulkTemplatesLoaded,
+    HealthLoaded,
+    QueueLoaded,
+    TeamsLoaded,
+)
 from helpdesk_tui.screens.base import ConsoleScreen, describe
 from helpdesk_tui.screens.filters import VIEW_LABEL, VIEWS, ParsedFilter, parse
 from helpdesk_tui.screens.modals import ChoiceModal, ConfirmModal
-from helpdesk_tui.services import agents, conversations, queue
+from helpdesk_tui.services import agents, conversations, queue, templates
 from helpdesk_tui.services.queue import QueueFilter
 from widgets.health_bar import HealthBar
 from widgets.queue_table import QueueTable
 from widgets.sanitize import clean, safe_text, truncate
+from widgets.template_picker import TemplateChoice, TemplatePicker
 
 #: Most rows the table holds; the database sorts and the header shows the total.
 WINDOW = 200
+#: Seconds between health recounts on polls and reloads (they count every open conversation:
+#: most of a second at 100,000); a user's refresh or a bulk action recounts at once.
+HEALTH_EVERY_S = 15.0
 PRIORITIES = ("urgent", "high", "normal", "low")
 
 
@@ -50,6 +62,9 @@ class QueueScreen(ConsoleScreen):
         """What the agent typed after `/`."""
         self.known: dict[int, Any] = {}
         """Last message time of every conversation seen, to say what arrived."""
+        self.total = 0
+        """How many conversations the current view matches (the table holds a window)."""
+        self._health_at: float | None = None
 
     def compose(self) -> ComposeResult:
         yield HealthBar(id="health")
@@ -73,19 +88,32 @@ class QueueScreen(ConsoleScreen):
 
     # -- loading -----------------------------------------------------------------------------
     def current_filter(self) -> QueueFilter:
-        fields = {k: (self.agent if v == "me" else v) for k, v in VIEWS[self.view].items()}
+        fields: dict[str, Any] = {
+            k: (self.agent if v == "me" else v) for k, v in VIEWS[self.view].items()
+        }
         query = QueueFilter(**fields)
         if self.team:
             query = query.with_(team=self.team)
         return query.with_(**self.parsed.changes(self.agent))
 
-    def reload(self) -> None:
+    def reload(self, *, health: bool = False) -> None:
+        """Read the rows again; the health figures too when ``health`` or they are old (the
+        very first count waits for the first rows: the rows are what the agent needs first)."""
         self._load_queue(self.current_filter(), polled=False)
+        if self._health_at is not None:
+            self._recount(force=health)
 
     def _poll(self) -> None:
         if not self.is_current:
             return  # a conversation is open on top: the queue reloads when it comes back
         self._load_queue(self.current_filter(), polled=True)
+        self._recount()
+
+    def _recount(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or self._health_at is None or now - self._health_at >= HEALTH_EVERY_S:
+            self._health_at = now
+            self._load_health()
 
     def _tick(self) -> None:
         if not self.is_current:
@@ -96,9 +124,15 @@ class QueueScreen(ConsoleScreen):
     def _load_queue(self, query: QueueFilter, polled: bool) -> None:
         now = self.hd.clock()
         page = queue.page(self.ctx, query, as_of=now, limit=WINDOW)
-        health = queue.health(self.ctx, as_of=now)
         if not get_current_worker().is_cancelled:
-            self.post_message(QueueLoaded(page, health, query, now, polled))
+            self.post_message(QueueLoaded(page, query, now, polled))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="health")
+    def _load_health(self) -> None:
+        self.post_message(HealthLoaded(queue.health(self.ctx, as_of=self.hd.clock())))
+
+    def on_health_loaded(self, message: HealthLoaded) -> None:
+        self.query_one(HealthBar).show_health(message.health)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="teams")
     def _load_teams(self) -> None:
@@ -117,9 +151,10 @@ class QueueScreen(ConsoleScreen):
             self.known[row.id] = row.last_message_at
         table = self.query_one(QueueTable)
         table.show(rows, self.hd.clock())
-        self.query_one(HealthBar).show(
-            message.health, self._view_label(), len(rows), message.page.total
-        )
+        if self._health_at is None:
+            self._recount()
+        self.total = message.page.total
+        self.query_one(HealthBar).show_view(self._view_label(), len(rows), self.total)
 
     def _announce(self, rows: tuple[QueueRow, ...]) -> None:
         """Toast what arrived since the last poll: new conversations, new messages."""
@@ -159,11 +194,12 @@ class QueueScreen(ConsoleScreen):
             label.append(f" · {len(table.marked)} marked", "bold")
         return label
 
+    def _show_view(self) -> None:
+        table = self.query_one(QueueTable)
+        self.query_one(HealthBar).show_view(self._view_label(), table.row_count, self.total)
+
     def _relabel(self) -> None:
-        bar = self.query_one(HealthBar)
-        if bar.health is not None:
-            table = self.query_one(QueueTable)
-            bar.show(bar.health, self._view_label(), table.row_count, table.row_count)
+        self._show_view()
         self.reload()
 
     # -- views and filter --------------------------------------------------------------------
@@ -217,7 +253,7 @@ class QueueScreen(ConsoleScreen):
             self._relabel()
 
     def action_refresh(self) -> None:
-        self.reload()
+        self.reload(health=True)
 
     # -- opening -----------------------------------------------------------------------------
     @on(DataTable.RowSelected)
@@ -233,9 +269,7 @@ class QueueScreen(ConsoleScreen):
         table = self.query_one(QueueTable)
         if table.toggle_mark() is not None and table.cursor_row < table.row_count - 1:
             table.move_cursor(row=table.cursor_row + 1)
-        bar = self.query_one(HealthBar)
-        if bar.health is not None:
-            bar.show(bar.health, self._view_label(), table.row_count, table.row_count)
+        self._show_view()
 
     # -- bulk actions ------------------------------------------------------------------------
     def _targets(self) -> list[QueueRow]:
@@ -245,24 +279,34 @@ class QueueScreen(ConsoleScreen):
             self.notify("nothing selected", severity="warning")
         return rows
 
+    def _preview(self, rows: list[QueueRow], change: Callable[[QueueRow], str]) -> list[Text]:
+        """One line per row: reference, subject, and what happens to it."""
+        return [
+            Text.assemble(
+                safe_text(r.conversation, "bold", single_line=True),
+                " ",
+                safe_text(truncate(clean(r.subject, single_line=True), 36)),
+                ("  " + change(r), "dim"),
+            )
+            for r in rows
+        ]
+
     def _confirm(
         self, title: str, rows: list[QueueRow], change: Callable[[QueueRow], tuple[str, str]],
         apply: Callable[[int], object], what: str,
     ) -> None:  # fmt: skip
         """Preview ``change`` (old, new) on each row, then apply it in a worker if confirmed."""
-        lines = []
-        for r in rows:
-            old, new = change(r)
-            lines.append(
-                Text.assemble(
-                    safe_text(r.conversation, "bold", single_line=True),
-                    " ",
-                    safe_text(truncate(clean(r.subject, single_line=True), 36)),
-                    ("  " + (f"{old} → {new}" if old != new else f"{old} (unchanged)"), "dim"),
-                )
-            )
-        ids = [r.id for r in rows]
 
+        def describe_change(r: QueueRow) -> str:
+            old, new = change(r)
+            return f"{old} → {new}" if old != new else f"{old} (unchanged)"
+
+        self._ask(title, self._preview(rows, describe_change), [r.id for r in rows], apply, what)
+
+    def _ask(
+        self, title: str, lines: list[Text], ids: list[int], apply: Callable[[int], object],
+        what: str,
+    ) -> None:  # fmt: skip
         def done(yes: bool | None) -> None:
             if yes:
                 self._apply_bulk(what, ids, apply)
@@ -281,13 +325,16 @@ class QueueScreen(ConsoleScreen):
         self.post_message(BulkApplied(what, done, failures))
 
     def on_bulk_applied(self, message: BulkApplied) -> None:
-        if message.done:
-            self.notify(f"{message.what}: {message.done} conversation(s)", markup=False)
+        """One toast: how many were done, how many failed and the first reason."""
+        summary = f"{message.what}: {message.done} conversation(s)"
         if message.failures:
-            self.notify("\n".join(message.failures[:5]), severity="error", markup=False,
-                        title=f"{len(message.failures)} not changed")  # fmt: skip
+            n = len(message.failures)
+            summary += f"; {n} failed, the first: {message.failures[0]}"
+        self.notify(summary, markup=False, severity="error" if message.failures else "information",
+                    timeout=10 if message.failures else 5)  # fmt: skip
         self.query_one(QueueTable).clear_marks()
-        self._relabel()
+        self._show_view()
+        self.reload(health=True)
 
     def action_take(self) -> None:
         rows = self._targets()
@@ -339,3 +386,61 @@ class QueueScreen(ConsoleScreen):
         choices = [(s.value, s.value.replace("_", " ")) for s in conversations.SETTABLE]
         current = rows[0].status if len(rows) == 1 else None
         self.app.push_screen(ChoiceModal("Status", choices, current=current), chosen)
+
+    def action_template(self) -> None:
+        rows = self._targets()
+        if rows:
+            self._load_templates(rows)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="templates")
+    def _load_templates(self, rows: list[QueueRow]) -> None:
+        found = templates.list_templates(self.ctx)
+        values = templates.context_for(self.ctx, rows[0].id, self.agent)
+        self.post_message(BulkTemplatesLoaded(rows, found, values))
+
+    def on_bulk_templates_loaded(self, message: BulkTemplatesLoaded) -> None:
+        """Pick a template (previewed for the first row), confirm, then send to each row."""
+        if not message.templates:
+            self.notify("there are no templates yet", severity="warning")
+            return
+        rows, values = message.rows, message.values
+        bodies = {t.id: t.body for t in message.templates}
+
+        def chosen(choice: TemplateChoice | None) -> None:
+            if choice is not None:
+                self._confirm_template(rows, choice, bodies[choice.template_id])
+
+        picker = TemplatePicker(
+            message.templates,
+            lambda body: templates.render(body, values),
+            title=f"Reply to {len(rows)} conversation(s) with a template",
+            verb="choose",
+        )
+        self.app.push_screen(picker, chosen)
+
+    def _confirm_template(self, rows: list[QueueRow], choice: TemplateChoice, body: str) -> None:
+        me, tid, run = self.agent, choice.template_id, uuid.uuid4().hex[:16]
+        name = truncate(clean(choice.name, single_line=True), 40)
+        lines = self._preview(rows, lambda r: "reply")
+        lines += [
+            Text(""),
+            Text.assemble(("First reply, to ", "bold"),
+                          safe_text(rows[0].conversation, "bold", single_line=True),
+                          (" (each is filled for its own conversation):", "bold")),
+            safe_text(choice.text),
+        ]  # fmt: skip
+
+        def send(conv_id: int) -> object:
+            text = templates.render(body, templates.context_for(self.ctx, conv_id, me))
+            return conversations.send(
+                self.ctx, me, conv_id, text, template_id=tid,
+                idempotency_key=f"bulk-{run}-{conv_id}",
+            )  # fmt: skip
+
+        self._ask(
+            f"Send “{name}” as a reply to {len(rows)} conversation(s)?",
+            lines,
+            [r.id for r in rows],
+            send,
+            f"“{name}” sent",
+        )

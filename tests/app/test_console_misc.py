@@ -13,12 +13,18 @@ from helpdesk_tui.errors import InvalidInput
 from helpdesk_tui.screens.conversation import ConversationScreen
 from helpdesk_tui.screens.filters import parse
 from helpdesk_tui.screens.queue import QueueScreen
+from helpdesk_tui.screens.search import SearchScreen
 from helpdesk_tui.services import queue, threads
 from helpdesk_tui.services.context import Context
 from tests.app.conftest import make_app
 from widgets.sla_panel import SlaPanel
 
-TARGETS = {"app": HelpdeskApp, "queue": QueueScreen, "conversation": ConversationScreen}
+TARGETS = {
+    "app": HelpdeskApp,
+    "queue": QueueScreen,
+    "conversation": ConversationScreen,
+    "search": SearchScreen,
+}
 
 
 async def settle(pilot: Pilot[None]) -> None:
@@ -35,7 +41,7 @@ def test_every_registered_action_exists(spec) -> None:  # type: ignore[no-untype
 
 def test_ids_are_unique_and_keys_do_not_clash() -> None:
     assert len({a.id for a in ACTIONS}) == len(ACTIONS)
-    for scope in ("queue", "conversation"):
+    for scope in ("queue", "conversation", "search"):
         keys = [k for a in for_scope(scope) + for_scope("app") for k in a.key.split(",")]
         assert len(keys) == len(set(keys)), scope
 
@@ -66,13 +72,14 @@ async def test_palette_lists_the_screens_actions(console_ctx: Context) -> None:
         provider = ActionsProvider(app.screen)
         titles = [hit.text async for hit in provider.discover()]
         assert "Filter (/)" in titles and "Help (?)" in titles
+        assert "Search messages (f)" in titles
         assert len(titles) == len(for_scope("queue")) + len(for_scope("app")) - 1
-        hits = [hit.text async for hit in provider.search("escal")]
-        assert hits == []  # escalation lives on the conversation screen
+        hits = [hit.text async for hit in provider.search("escalate")]
+        assert not any(h.startswith("Escalate") for h in hits)  # a conversation action
         await pilot.press("enter")
         await settle(pilot)
         provider = ActionsProvider(app.screen)
-        hits = [hit.text async for hit in provider.search("escal")]
+        hits = [hit.text async for hit in provider.search("escalate")]
         assert hits and hits[0] == "Escalate (e)"
 
 
