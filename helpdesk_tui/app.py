@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import App
@@ -42,6 +43,7 @@ class HelpdeskApp(App[None]):
         clock: Callable[[], datetime] | None = None,
         poll_interval: float = 2.0,
         config_path: Path | None = None,
+        live: bool = False,
     ) -> None:
         super().__init__()
         self.ctx = ctx
@@ -58,6 +60,10 @@ class HelpdeskApp(App[None]):
         """The user's keys by action id (the config file's ``[keys]``), over the defaults."""
         self._keymap_problems = loaded.problems
         self._clashes_told: set[frozenset[str]] = set()
+        self.live = live
+        """Push updates (LISTEN/NOTIFY, SQLite poll) and the in-process scheduler jobs."""
+        self._listener: Any = None
+        self._jobs: Any = None
 
     def on_mount(self) -> None:
         if self.keymap:
@@ -66,6 +72,42 @@ class HelpdeskApp(App[None]):
             self.notify(clean(problem, single_line=True), title="Config", severity="warning",
                         markup=False, timeout=10)  # fmt: skip
         self.push_screen(QueueScreen())
+        if self.live:
+            self._start_live()
+
+    # -- live updates and scheduler jobs -----------------------------------------------------
+    def _start_live(self) -> None:
+        """New messages refresh the queue at once; the scheduler's jobs run in this process
+        (fenced in the database, so any number of consoles can run them)."""
+        from helpdesk_tui import jobs
+        from helpdesk_tui.services import live
+
+        self._listener = live.MessageListener(self.ctx.db, self._ids_arrived)
+        self._listener.start_thread()
+        try:
+            self._jobs = jobs.start_in_console(self.ctx, on_report=self._job_reported)
+        except Exception as exc:  # a bad [scheduler] config must not stop the console
+            self.report_failure(exc)
+
+    def _ids_arrived(self, ids: list[int]) -> None:
+        """Called on the listener's thread: hop to the event loop."""
+        self.call_from_thread(self._refresh_queue)
+
+    def _refresh_queue(self) -> None:
+        screen = self.screen
+        if isinstance(screen, QueueScreen):
+            screen.poll_now()
+
+    def _job_reported(self, report: Any) -> None:
+        if not report.ok:
+            self.notify(clean(report.text(), single_line=True), title="Scheduler",
+                        severity="warning", markup=False, timeout=8)  # fmt: skip
+
+    def on_unmount(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+        if self._jobs is not None:
+            self._jobs.shutdown()
 
     def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
         """A remapped key took a key another action had: say so once (the remap wins)."""

@@ -10,4 +10,4 @@ def run_console(env: Any) -> None:
     from helpdesk_tui.app import HelpdeskApp
 
     ctx = env.context()
-    HelpdeskApp(ctx, agent=env.agent, config_path=env.config).run()
+    HelpdeskApp(ctx, agent=env.agent, config_path=env.config, live=True).run()

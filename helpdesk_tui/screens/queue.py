@@ -103,6 +103,10 @@ class QueueScreen(ConsoleScreen):
         if self._health_at is not None:
             self._recount(force=health)
 
+    def poll_now(self) -> None:
+        """Something arrived (push): read the rows now, as a poll would."""
+        self._poll()
+
     def _poll(self) -> None:
         if not self.is_current:
             return  # a conversation is open on top: the queue reloads when it comes back
