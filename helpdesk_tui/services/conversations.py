@@ -220,7 +220,10 @@ def set_status(
         now = ctx.now()
         conv.status = status
         conv.is_open = status in OPEN_STATUSES
-        conv.resolved_at = now if status in (Status.RESOLVED, Status.CLOSED) else None
+        if status not in (Status.RESOLVED, Status.CLOSED):
+            conv.resolved_at = None
+        elif conv.resolved_at is None:  # closing a resolved thread keeps when it was resolved
+            conv.resolved_at = now
         conv.updated_at = now
         _event(s, conv, "status", old, status, me, ctx)
         if status == Status.RESOLVED and conv.kind != Kind.FLAG:
