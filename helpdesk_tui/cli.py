@@ -457,8 +457,14 @@ def demo(env: Env, seed: int, no_console: bool, fresh: bool) -> None:
     if not no_console:
         env.agent = demo_mod.DEMO_AGENT
         from helpdesk_tui.console import run_console
+        from helpdesk_tui.demo_sim import start_simulation
 
-        run_console(env)
+        # Simulated customers read the agents' replies and sometimes answer or rate them.
+        stop_sim = start_simulation(ctx, seed=seed)
+        try:
+            run_console(env)
+        finally:
+            stop_sim()
 
 
 def main() -> None:

@@ -25,7 +25,9 @@ Jobs (grouped so that dependent jobs run in order; each group is one APScheduler
 - ``sweep`` group every ``sweep_interval`` (30 s): ``heartbeat``, ``sweep`` (breaches,
   escalations), ``alerts`` (at-risk);
 - ``new`` group every ``new_interval`` (10 s): ``triage``, ``autoack``, ``inquiries``;
-- ``notify`` group every ``notify_interval`` (15 s): ``notify`` (outbox -> SMTP).
+- ``notify`` group every ``notify_interval`` (15 s): ``notify`` (outbox -> SMTP);
+- ``deliver`` group every ``deliver_interval`` (5 s): ``deliver`` (outbound stream -> the
+  webhook in ``[scheduler] webhook_url``, when configured).
 
 Every job writes, so only the leader (see leader.py) runs them; the others report
 "standby". The lock is not the guarantee: each effect is fenced in the database, so catch-up
@@ -53,11 +55,14 @@ from helpdesk_tui.services.notify import table
 
 log = logging.getLogger(__name__)
 
-JOB_NAMES = ("heartbeat", "triage", "autoack", "inquiries", "sweep", "alerts", "notify")
+JOB_NAMES = (
+    "heartbeat", "triage", "autoack", "inquiries", "sweep", "alerts", "notify", "deliver",
+)  # fmt: skip
 GROUPS: dict[str, tuple[str, ...]] = {
     "sweep": ("heartbeat", "sweep", "alerts"),
     "new": ("triage", "autoack", "inquiries"),
     "notify": ("notify",),
+    "deliver": ("deliver",),
 }
 HEARTBEAT = "heartbeat"
 
@@ -170,6 +175,24 @@ class SchedulerJobs:
             self.ctx, self.cfg.smtp, now, sender_name=self.cfg.sender_name
         ).line()
 
+    def _job_deliver(self, now: datetime) -> str:
+        """Push the outbound stream to the configured webhook (``helpdesk deliver --once``)."""
+        import os
+
+        from helpdesk_tui.services import webhook
+
+        if not self.cfg.webhook_url:
+            return "skipped: no [scheduler] webhook_url configured"
+        secret = os.environ.get(self.cfg.webhook_secret_env, "")
+        if not secret:
+            raise ValueError(f"environment variable {self.cfg.webhook_secret_env} is not set")
+        settings = webhook.settings_from(self.cfg.webhook_url, secret)
+        deliverer = webhook.Deliverer(self.ctx, settings, consumer=self.cfg.webhook_consumer)
+        try:
+            return deliverer.run(once=True).line()
+        finally:
+            deliverer.close()
+
 
 def wall_clock() -> datetime:
     return datetime.now(UTC)
@@ -202,6 +225,7 @@ def _intervals(cfg: SchedulerSettings) -> dict[str, int]:
         "sweep": cfg.sweep_interval_s,
         "new": cfg.new_interval_s,
         "notify": cfg.notify_interval_s,
+        "deliver": cfg.deliver_interval_s,
     }
 
 

@@ -146,6 +146,12 @@ class SchedulerSettings:
     level2_after: float = 0.5
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     triage: tuple[TriageRule, ...] = ()
+    webhook_url: str | None = None
+    """``[scheduler] webhook_url``: push the outbound stream there (the ``deliver`` job)."""
+    webhook_secret_env: str = "HELPDESK_WEBHOOK_SECRET"
+    """The environment variable holding the webhook's HMAC secret."""
+    webhook_consumer: str = "webhook"
+    deliver_interval_s: int = 5
 
 
 _SCHED_KEYS = {
@@ -159,6 +165,10 @@ _SCHED_KEYS = {
     "faq_min_score",
     "sender_name",
     "level2_after",
+    "webhook_url",
+    "webhook_secret_env",
+    "webhook_consumer",
+    "deliver_interval",
 }
 _SMTP_KEYS = {
     "host",
@@ -226,6 +236,7 @@ def scheduler_settings_from_mapping(data: Mapping[str, Any]) -> SchedulerSetting
         ("new_interval", "new_interval_s"),
         ("notify_interval", "notify_interval_s"),
         ("new_window", "new_window_s"),
+        ("deliver_interval", "deliver_interval_s"),
     ):
         if key in sched:
             seconds = parse_duration(sched[key])
@@ -250,6 +261,9 @@ def scheduler_settings_from_mapping(data: Mapping[str, Any]) -> SchedulerSetting
         if share < 0:
             raise ValueError("scheduler.level2_after must be >= 0")
         kwargs["level2_after"] = share
+    for key in ("webhook_url", "webhook_secret_env", "webhook_consumer"):
+        if key in sched:
+            kwargs[key] = str(sched[key])
     kwargs["smtp"] = _smtp(data.get("smtp", {}))
     triage = data.get("triage", {})
     _unknown("triage", triage, {"rule"})

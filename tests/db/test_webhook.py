@@ -287,3 +287,24 @@ def test_bad_urls_are_one_clear_error() -> None:
     with pytest.raises(InvalidInput):
         webhook.settings_from("https://example.com/hook", "")
     assert os.environ.get("NOPE_UNSET") is None
+
+
+def test_the_scheduler_deliver_job_pushes_the_stream_once(
+    ctx: Context, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpdesk_tui.jobs import SchedulerJobs
+    from helpdesk_tui.scheduler_settings import SchedulerSettings
+
+    seed(ctx)
+    keys = add_notifications(ctx, 5)
+    monkeypatch.setenv("HOOK_SECRET", SECRET.decode())
+    cfg = SchedulerSettings(webhook_url=receiver.url, webhook_secret_env="HOOK_SECRET")
+    jobs = SchedulerJobs(ctx, cfg, ignore_leader=True)
+    first = jobs.run("deliver")
+    assert first.ok and "delivered 5" in first.line
+    again = jobs.run("deliver")
+    assert again.ok and "delivered 0" in again.line
+    assert receiver.accepted_ids == Counter(dict.fromkeys(keys, 1))
+    assert receiver.bad_signatures == 0
+    unconfigured = SchedulerJobs(ctx, SchedulerSettings(), ignore_leader=True).run("deliver")
+    assert unconfigured.ok and "skipped" in unconfigured.line
