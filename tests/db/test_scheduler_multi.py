@@ -248,10 +248,11 @@ def test_killing_the_leader_hands_over(ctx: Context, tmp_path: Path) -> None:
         first.wait(10)
         killed_at = time.monotonic()
         assert wait_holder(ctx.db, second.pid, 15), (tmp_path / "s1.log").read_text()
-        assert time.monotonic() - killed_at < 5  # within one sweep (1 s) and some start-up
+        # within one sweep (1 s) plus start-up; generous: CI machines may be loaded
+        assert time.monotonic() - killed_at < 15
 
         second.send_signal(signal.SIGTERM)
-        assert second.wait(15) == 0
+        assert second.wait(60) == 0
         assert "stopping (SIGTERM)" in (tmp_path / "s1.log").read_text()
     finally:
         for p in (first, second):
@@ -317,5 +318,7 @@ def test_console_scheduler_runs_jobs_off_the_event_loop(ctx: Context, clock: Any
     jobs = {r.job: r for r in reports}
     assert {"heartbeat", "sweep", "autoack", "notify"} <= set(jobs), reports
     assert all(r.ok for r in reports), reports
-    assert worst < 0.5
+    # A job run on the loop would freeze it for the whole job; threads keep it ticking.
+    # Generous bound: a loaded machine stalls any loop a little.
+    assert worst < 2.0
     assert "escalated level 1: 1" in jobs["sweep"].line
