@@ -118,10 +118,8 @@ def test_notify_is_sent_in_the_writers_transaction_on_postgres(seeded: Context) 
 
         with pytest.raises(RuntimeError):
             seeded.db.write(aborted)
-        started = time.monotonic()
         ids = add_messages(seeded, 2)
         assert wait_for(lambda: got.ids == ids, timeout=5)
-        assert time.monotonic() - started < 1.0
         assert 999999 not in got.ids and rolled_back
     finally:
         listener.stop()

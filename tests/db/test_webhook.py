@@ -222,7 +222,7 @@ def test_follow_mode_delivers_new_records_and_stops_cleanly(
         t0 = time.monotonic()
         while len(receiver.accepted_ids) < 10 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert time.monotonic() - t0 < 2.0
+        assert len(receiver.accepted_ids) == 10, time.monotonic() - t0
     finally:
         stop.set()
         worker.join(10)
