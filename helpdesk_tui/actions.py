@@ -60,6 +60,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     A("app.search", "app", "f", "search", "Search",
       "Search subjects and message bodies (full text, best first); enter opens a result.",
       title="Search messages"),
+    A("app.reports", "app", "R", "reports", "Reports",
+      "Open the reports: a period's figures against their targets, volume, agents and sellers.",
+      key_display="R", show=False, title="Reports"),
     # -- queue -------------------------------------------------------------------------------
     A("queue.open", "queue", "enter", "open", "Open", "Open the selected conversation."),
     A("queue.filter", "queue", "slash", "filter", "Filter",

@@ -21,6 +21,7 @@ from helpdesk_tui.screens.base import ConsoleScreen, describe
 from helpdesk_tui.screens.conversation import ConversationScreen
 from helpdesk_tui.screens.help import HelpScreen
 from helpdesk_tui.screens.queue import QueueScreen
+from helpdesk_tui.screens.reports import ReportsScreen
 from helpdesk_tui.screens.search import SearchScreen
 from helpdesk_tui.services import threads
 from helpdesk_tui.services.context import Context
@@ -146,6 +147,12 @@ class HelpdeskApp(App[None]):
             screen.action_edit()
         elif isinstance(screen, ConsoleScreen):
             self.push_screen(SearchScreen())
+
+    def action_reports(self) -> None:
+        """Open the reports over the queue or a conversation (not over a dialog or itself)."""
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen) and not isinstance(screen, ReportsScreen):
+            self.push_screen(ReportsScreen())
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
