@@ -321,12 +321,15 @@ def agents() -> None:
     "--role", type=click.Choice(["agent", "lead", "admin"]), default="agent", show_default=True
 )
 @click.option("--team", metavar="TEAM", help="Team name (create it with `helpdesk teams add`).")
+@click.option("--email", metavar="ADDRESS", help="Where escalations and at-risk alerts go.")
 @click.pass_obj
-def agents_add(env: Env, username: str, name: str, role: str, team: str | None) -> None:
+def agents_add(
+    env: Env, username: str, name: str, role: str, team: str | None, email: str | None
+) -> None:
     """Add an agent."""
     from helpdesk_tui.services import agents as svc
 
-    svc.add_agent(env.context(), env.agent, username, name, role, team)
+    svc.add_agent(env.context(), env.agent, username, name, role, team, email=email)
     click.echo(f"added {role} {username}" + (f" to team {team}" if team else ""))
 
 

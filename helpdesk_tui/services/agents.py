@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -32,6 +33,9 @@ class TeamRow:
     description: str
     calendar: str
     agents: int
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def _admin_or_bootstrap(session: Session, actor: str) -> str:
@@ -112,12 +116,22 @@ def list_teams(ctx: Context) -> list[TeamRow]:
 
 
 def add_agent(
-    ctx: Context, actor: str, username: str, name: str, role: str, team: str | None
+    ctx: Context,
+    actor: str,
+    username: str,
+    name: str,
+    role: str,
+    team: str | None,
+    *,
+    email: str | None = None,
 ) -> None:
+    """Add an agent; ``email`` is where escalations and at-risk alerts are sent."""
     for value, what in ((username, "username"), (name, "name")):
         check_text(value, what)
         if not value.strip():
             raise InvalidInput(f"agent {what} is empty")
+    if email is not None and not _EMAIL.fullmatch(email):
+        raise InvalidInput(f"{email!r} is not an e-mail address (name@example.com)")
     if role not in {r.value for r in Role}:
         raise InvalidInput(f"role must be agent, lead or admin, not {role!r}")
 
@@ -133,7 +147,9 @@ def add_agent(
         existing = session.scalar(select(Agent).where(Agent.username == username))
         if existing is not None:
             raise InvalidInput(f"agent {username!r} already exists")
-        session.add(Agent(username=username, display_name=name, role=role, team_id=team_id))
+        session.add(
+            Agent(username=username, display_name=name, role=role, team_id=team_id, email=email)
+        )
         audit.record(
             session,
             who,

@@ -231,3 +231,18 @@ def test_audit_rows_cannot_be_updated_or_deleted(staffed: Context) -> None:
         with pytest.raises(DBAPIError, match="append-only"):
             staffed.db.write(lambda s: s.execute(text("TRUNCATE audit_events")))
         assert audit_rows(staffed) == before
+
+
+def test_an_agent_can_be_added_with_an_email_for_alerts(ctx: Context) -> None:
+    from sqlalchemy import select as _select
+
+    from db.models import Agent as _Agent
+    from helpdesk_tui.errors import InvalidInput as _InvalidInput
+
+    agents.add_agent(ctx, "root", "zola", "Zola", "lead", None, email="zola@example.co.za")
+    with ctx.db.read() as s:
+        assert (
+            s.scalar(_select(_Agent.email).where(_Agent.username == "zola")) == "zola@example.co.za"
+        )
+    with pytest.raises(_InvalidInput, match="not an e-mail address"):
+        agents.add_agent(ctx, "root", "yaw", "Yaw", "agent", None, email="not-an-address")
