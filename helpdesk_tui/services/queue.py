@@ -122,7 +122,7 @@ def fetch_page(
             waiting_since=r[16],
             last_message_at=r[17],
         )
-        for r in session.execute(q)
+        for r in session.connection().execute(q)  # Core: no ORM loading for plain columns
     )
     if offset == 0 and len(rows) < limit:
         total = len(rows)
