@@ -413,14 +413,10 @@ class _BatchWriter:
                 > timedelta(seconds=self.ctx.settings.policy.reopen_window_s)
             )
         ):
-            n = (
-                1
-                + self.s.scalar(
-                    select(func.count()).where(Conversation.thread_key == r.conversation)
-                )
-                if conv.id
-                else 2
+            threads = self.s.scalar(
+                select(func.count()).where(Conversation.thread_key == r.conversation)
             )
+            n = 1 + (threads or 1)
             new = self._new_conversation(r, conv.kind, f"{r.conversation}/{n}", template=conv)
             new.reopened_from_id = conv.id
             return new
