@@ -31,10 +31,10 @@ def _pad(text: str, width: int) -> str:
 
 def table_text(page: QueuePage, now: datetime, width: int = 80) -> str:
     """The queue as an aligned table; customer text cleaned of control characters."""
-    fixed = 9 + 7 + 8 + 13 + 11 + 5  # left, priority, kind, conversation, assignee, gaps
+    fixed = 10 + 7 + 8 + 13 + 11  # left, priority, kind, conversation, assignee, gaps
     subject_w = max(width - fixed, 12)
     lines = [
-        f"{'LEFT':<8} {'PRI':<6} {'KIND':<7} {'CONVERSATION':<12} "
+        f"{'LEFT':<9} {'PRI':<6} {'KIND':<7} {'CONVERSATION':<12} "
         f"{'SUBJECT':<{subject_w}} {'ASSIGNEE':<10}".rstrip()
     ]
     for row in page.rows:
@@ -43,7 +43,7 @@ def table_text(page: QueuePage, now: datetime, width: int = 80) -> str:
         conversation = _pad(truncate(clean(row.conversation, single_line=True), 12), 12)
         assignee = truncate(clean(row.assignee or "-", single_line=True), 10)
         lines.append(
-            f"{flag}{time_left(row, now)[:7]:<7} {row.priority[:6]:<6} "
+            f"{flag}{time_left(row, now)[:8]:<8} {row.priority[:6]:<6} "
             f"{KIND_LABEL.get(row.kind, row.kind)[:7]:<7} "
             f"{conversation} {subject} {assignee}".rstrip()
         )
