@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, true
 from sqlalchemy.orm import Session
 
 from db.enums import MessageRole, Status, Via
@@ -166,7 +166,7 @@ def candidates(s: Session, cfg: SchedulerSettings, now: datetime) -> list[int]:
             .where(
                 Conversation.kind.in_(SUPPORT_KINDS),
                 Conversation.status == Status.NEW.value,
-                Conversation.is_open.is_(True),
+                Conversation.is_open == true(),
                 Conversation.first_message_at >= since,
                 Conversation.first_message_at <= now,
                 ~acked,

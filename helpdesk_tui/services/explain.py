@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from db.models import ClockEvent, Conversation, SlaClock
 from helpdesk_tui.errors import NotFound
@@ -119,7 +119,7 @@ def explain_text(ctx: Context, conversation: str, now: datetime) -> str:
 def recompute_open(ctx: Context, batch: int = 500) -> int:
     """Recompute every open conversation's clocks, in batches."""
     with ctx.db.read() as s:
-        ids = list(s.scalars(select(Conversation.id).where(Conversation.is_open.is_(True))))
+        ids = list(s.scalars(select(Conversation.id).where(Conversation.is_open == true())))
     for i in range(0, len(ids), batch):
         chunk = ids[i : i + batch]
         ctx.db.write(

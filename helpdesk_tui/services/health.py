@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.engine import make_url
 
 from db.engine import Database, open_database, redact
@@ -130,7 +130,7 @@ def measure(ctx: Context, now: datetime) -> Metrics:
                 func.count(c.id).filter(and_(c.risk_at <= now, c.due_at > now)),
                 func.min(c.waiting_since),
             )
-            .where(c.is_open.is_(True))
+            .where(c.is_open == true())
             .group_by(c.due_for)
         ).all()
         waits = [g[5] for g in groups if g[5] is not None]

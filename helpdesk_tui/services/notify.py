@@ -55,7 +55,7 @@ from email.utils import format_datetime, formataddr
 from typing import Any
 from typing import cast as typing_cast
 
-from sqlalchemy import String, Table, and_, exists, literal, select, update
+from sqlalchemy import String, Table, and_, exists, literal, select, true, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -211,7 +211,7 @@ def notify_new_inquiries(ctx: Context, cfg: SchedulerSettings, now: datetime) ->
                 .where(
                     Conversation.kind == Kind.BUYER_SELLER.value,
                     Conversation.status == Status.NEW.value,
-                    Conversation.is_open.is_(True),
+                    Conversation.is_open == true(),
                     Conversation.counterpart_id.is_not(None),
                     Conversation.first_message_at >= since,
                     Conversation.first_message_at <= now,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from db.enums import ClockState, Target
@@ -35,7 +35,7 @@ class QueueFilter:
 
 
 def _filtered(q: Select[Any], f: QueueFilter, now: datetime) -> Select[Any]:
-    q = q.where(Conversation.is_open.is_(True))
+    q = q.where(Conversation.is_open == true())
     if f.team:
         q = q.where(
             Conversation.team_id == select(Team.id).where(Team.name == f.team).scalar_subquery()
@@ -154,7 +154,7 @@ def health(ctx: Context, *, as_of: datetime | None = None, tz: str | None = None
             func.count(Conversation.id).filter(
                 and_(Conversation.risk_at <= now, Conversation.due_at > now)
             ),
-        ).where(Conversation.is_open.is_(True))
+        ).where(Conversation.is_open == true())
         total, unassigned, breached, at_risk = s.execute(open_q).one()
         start = _start_of_day(now, tz or ctx.settings.display_tz)
         response = (

@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, or_, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -245,7 +245,7 @@ def escalation_candidates(
             SlaClock.state == ClockState.RUNNING.value,
             SlaClock.breached_at.is_not(None),
             SlaClock.due_at <= now,
-            Conversation.is_open.is_(True),
+            Conversation.is_open == true(),
             Conversation.escalation_level < 2,
             or_(
                 and_(
@@ -522,7 +522,7 @@ def alert_at_risk(ctx: Context, cfg: SchedulerSettings, now: datetime) -> AlertR
                 ),
             )
             .where(
-                Conversation.is_open.is_(True),
+                Conversation.is_open == true(),
                 Conversation.queue_due_at > now,
                 Conversation.queue_due_at <= now + horizon,
                 Conversation.risk_at <= now,

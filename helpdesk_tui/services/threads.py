@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from db.models import (
@@ -162,14 +162,14 @@ def neighbour_ids(ctx: Context, conv_id: int) -> tuple[int | None, int | None]:
         key = (Conversation.queue_due_at, Conversation.id)
         prev = s.scalar(
             select(Conversation.id)
-            .where(Conversation.is_open.is_(True))
+            .where(Conversation.is_open == true())
             .where((key[0] < due) | ((key[0] == due) & (key[1] < cid)))
             .order_by(key[0].desc(), key[1].desc())
             .limit(1)
         )
         nxt = s.scalar(
             select(Conversation.id)
-            .where(Conversation.is_open.is_(True))
+            .where(Conversation.is_open == true())
             .where((key[0] > due) | ((key[0] == due) & (key[1] > cid)))
             .order_by(key[0], key[1])
             .limit(1)

@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select, true, update
 from sqlalchemy.orm import Session
 
 from db.enums import MessageRole, Status
@@ -101,7 +101,7 @@ def candidates(s: Session, cfg: SchedulerSettings, now: datetime) -> list[int]:
             select(Conversation.id)
             .where(
                 Conversation.status == Status.NEW.value,
-                Conversation.is_open.is_(True),
+                Conversation.is_open == true(),
                 Conversation.first_message_at >= since,
                 Conversation.first_message_at <= now,
                 ~triaged,
