@@ -52,6 +52,8 @@ class QueuePage:
     rows: tuple[QueueRow, ...]
     total: int
     offset: int = 0
+    total_capped: bool = False
+    """True when more rows match than were counted: ``total`` is then a lower bound."""
 
 
 @dataclass(frozen=True)

@@ -48,5 +48,6 @@ def table_text(page: QueuePage, now: datetime, width: int = 80) -> str:
             f"{conversation} {subject} {assignee}".rstrip()
         )
     shown = len(page.rows)
-    lines.append(f"{shown} of {page.total} open conversations (! breached, ~ at risk)")
+    total = f"{page.total}+" if page.total_capped else str(page.total)
+    lines.append(f"{shown} of {total} open conversations (! breached, ~ at risk)")
     return "\n".join(lines)

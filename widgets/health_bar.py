@@ -50,6 +50,7 @@ class HealthBar(Static):
         """The last health figures shown."""
         self._view = Text()
         self._count = (0, 0)
+        self._capped = False
 
     def show(self, health: QueueHealth, view: Text, shown: int, total: int) -> None:
         """Draw ``health`` and, below it, ``view`` (already safe Text) with the row counts."""
@@ -61,9 +62,10 @@ class HealthBar(Static):
         self.health = health
         self._draw()
 
-    def show_view(self, view: Text, shown: int, total: int) -> None:
-        """A new view line: ``view`` (already safe Text) and the row counts."""
-        self._view, self._count = view, (shown, total)
+    def show_view(self, view: Text, shown: int, total: int, capped: bool = False) -> None:
+        """A new view line: ``view`` (already safe Text) and the row counts (``capped``: at
+        least ``total`` match)."""
+        self._view, self._count, self._capped = view, (shown, total), capped
         self._draw()
 
     def on_resize(self, event: Resize) -> None:
@@ -81,7 +83,11 @@ class HealthBar(Static):
                 self._figures(LABELS[-1]),
             )  # fmt: skip
         shown, total = self._count
-        count = Text(f"  {shown} of {total}" if shown < total else f"  {total} shown", style=label)
+        more = "+" if self._capped else ""
+        count = Text(
+            f"  {shown} of {total}{more}" if shown < total or more else f"  {total} shown",
+            style=label,
+        )
         view = self._view.copy()
         if cell_len(view.plain) + count.cell_len > width:  # the counts stay whole
             view.truncate(max(width - count.cell_len, 1), overflow="ellipsis")

@@ -63,6 +63,7 @@ class QueueScreen(ConsoleScreen):
         self.known: dict[int, Any] = {}
         """Last message time of every conversation seen, to say what arrived."""
         self.total = 0
+        self.total_capped = False
         """How many conversations the current view matches (the table holds a window)."""
         self._health_at: float | None = None
 
@@ -158,7 +159,10 @@ class QueueScreen(ConsoleScreen):
         if self._health_at is None:
             self._recount()
         self.total = message.page.total
-        self.query_one(HealthBar).show_view(self._view_label(), len(rows), self.total)
+        self.total_capped = message.page.total_capped
+        self.query_one(HealthBar).show_view(
+            self._view_label(), len(rows), self.total, self.total_capped
+        )
 
     def _announce(self, rows: tuple[QueueRow, ...]) -> None:
         """Toast what arrived since the last poll: new conversations, new messages."""
@@ -200,7 +204,9 @@ class QueueScreen(ConsoleScreen):
 
     def _show_view(self) -> None:
         table = self.query_one(QueueTable)
-        self.query_one(HealthBar).show_view(self._view_label(), table.row_count, self.total)
+        self.query_one(HealthBar).show_view(
+            self._view_label(), table.row_count, self.total, self.total_capped
+        )
 
     def _relabel(self) -> None:
         self._show_view()

@@ -14,6 +14,9 @@ from db.models import Agent, Conversation, Party, SlaClock, Team
 from db.records import QueueHealth, QueuePage, QueueRow
 from helpdesk_tui.services.context import Context
 
+#: The queue's total is counted exactly up to this many rows.
+COUNT_CAP = 10_000
+
 
 @dataclass(frozen=True)
 class QueueFilter:
@@ -125,10 +128,12 @@ def fetch_page(
         for r in session.connection().execute(q)  # Core: no ORM loading for plain columns
     )
     if offset == 0 and len(rows) < limit:
-        total = len(rows)
-    else:
-        total = session.scalar(_filtered(select(func.count(Conversation.id)), f, now)) or 0
-    return QueuePage(rows, total, offset)
+        return QueuePage(rows, len(rows), offset)
+    # Count at most COUNT_CAP rows: an exact count of 100,000 open conversations costs more
+    # than the page itself; past the cap the total reads "10000+".
+    matching = _filtered(select(Conversation.id), f, now).limit(COUNT_CAP + 1).subquery()
+    total = session.scalar(select(func.count()).select_from(matching)) or 0
+    return QueuePage(rows, min(total, COUNT_CAP), offset, total_capped=total > COUNT_CAP)
 
 
 def page(

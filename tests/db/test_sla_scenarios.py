@@ -597,3 +597,29 @@ def test_buyer_after_reopen_window_starts_a_new_buyer_seller_conversation(ctx: C
         assert conv is not None and conv.listing is not None and conv.counterpart is not None
         assert (conv.listing.external_id, conv.counterpart.external_id) == ("L-1", "u-9")
     assert clocks(ctx, "c-b/2")[("seller_reply", 1)].due_at == at(days=9, hours=4)
+
+
+def test_queue_total_is_counted_up_to_a_cap(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the cap the total is a lower bound ("N+"), so paging stays cheap at 100k open."""
+    import json
+
+    from helpdesk_tui.services import queue as queue_service
+    from helpdesk_tui.services.intake import Intake
+
+    lines = [
+        json.dumps(
+            {
+                "id": f"cap-{i}", "conversation": f"cap-c{i}", "kind": "user_admin",
+                "subject": "s", "from": {"id": f"u-{i}", "role": "user"}, "body": "b",
+                "sent_at": "2026-03-02T09:00:00+02:00",
+            }
+        ).encode()
+        for i in range(7)
+    ]  # fmt: skip
+    assert Intake(ctx).run(lines).accepted == 7
+    monkeypatch.setattr(queue_service, "COUNT_CAP", 5)
+    capped = queue_service.page(ctx, queue_service.QueueFilter(), limit=2)
+    assert (len(capped.rows), capped.total, capped.total_capped) == (2, 5, True)
+    monkeypatch.setattr(queue_service, "COUNT_CAP", 100)
+    exact = queue_service.page(ctx, queue_service.QueueFilter(), limit=2)
+    assert (exact.total, exact.total_capped) == (7, False)
