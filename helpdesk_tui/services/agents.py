@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -53,11 +54,16 @@ def _admin_or_bootstrap(session: Session, actor: str) -> str:
 
 
 def _write_as_admin(
-    ctx: Context, actor: str, action: str, target: str, fn: object, target_type: str = "agent"
+    ctx: Context,
+    actor: str,
+    action: str,
+    target: str,
+    fn: Callable[[Session, str], None],
+    target_type: str = "agent",
 ) -> None:
     def run(session: Session, _agent: Agent | None = None) -> None:
         who = _admin_or_bootstrap(session, actor)
-        fn(session, who)  # type: ignore[operator]
+        fn(session, who)
 
     try:
         ctx.db.write(run)
