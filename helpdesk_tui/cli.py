@@ -35,14 +35,22 @@ class Env:
     def url(self) -> str:
         return self.db_url or self.settings().database_url or paths.default_database_url()
 
-    def context(self, *, migrate: bool = True) -> Any:
-        """Open the database (creating and migrating a SQLite file on first use)."""
+    def context(self, *, migrate: bool = True, create: bool = False) -> Any:
+        """Open the database (creating and migrating the default SQLite file on first use).
+
+        A SQLite file named explicitly (``--db``, ``HELPDESK_DATABASE_URL``, the config) must
+        exist unless ``create`` is set (``db upgrade``, ``demo``): a typo in the path is an
+        error, not a new empty database.
+        """
         if self._ctx is None:
             from db.engine import open_database
             from helpdesk_tui.services.context import Context
 
             settings = self.settings()
-            url = self.db_url or settings.database_url or paths.default_database_url()
+            explicit = self.db_url or settings.database_url
+            url = explicit or paths.default_database_url()
+            if explicit and not create:
+                _require_sqlite_file(url)
             _ensure_sqlite_dir(url)
             db = open_database(url)
             _check_reachable(db)
@@ -57,6 +65,30 @@ def _login() -> str:
         return getpass.getuser()
     except Exception:  # no login name in some containers
         return "agent"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (None for other databases and in-memory ones)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def _require_sqlite_file(url: str) -> None:
+    from helpdesk_tui.errors import HelpdeskError
+
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        raise HelpdeskError(
+            f"database file {path} does not exist: check the path, or create it with "
+            f"`helpdesk --db {url} db upgrade`"
+        )
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -170,7 +202,7 @@ def db_upgrade(env: Env) -> None:
     from db import migrate
     from db.engine import redact
 
-    ctx = env.context(migrate=False)
+    ctx = env.context(migrate=False, create=True)
     before = migrate.current_revision(ctx.db)
     migrate.upgrade(ctx.db)
     after = migrate.current_revision(ctx.db)
@@ -448,7 +480,7 @@ def demo(env: Env, seed: int, no_console: bool, fresh: bool) -> None:
         if fresh and path.exists():
             for suffix in ("", "-wal", "-shm"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
-    ctx = env.context()
+    ctx = env.context(create=True)
     built = demo_mod.build_if_empty(ctx, seed=seed)
     from db.engine import redact
 

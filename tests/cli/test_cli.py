@@ -120,6 +120,7 @@ def test_subprocess_ingest_summary_exit_codes_and_rejects_file(cli: Cli) -> None
         line(listing("L-1")) + b"\n" + line(message("m-1", "c-1")) + b"\n" + bad + b"\n"
     )
     rejects = cli.root / "rejects.jsonl"
+    assert cli("db", "upgrade").returncode == 0
 
     run = cli("ingest", str(feed), "--rejects", str(rejects))
     assert run.returncode == 1
@@ -202,6 +203,20 @@ def test_subprocess_queue_json_as_of_and_sla_explain(cli: Cli) -> None:
     assert explained.returncode == 0, explained.stderr
     assert "first_response#1: due 2026-03-02 08:00:00Z (breached" in explained.stdout
     assert "started" in explained.stdout
+
+
+def test_subprocess_a_mistyped_sqlite_path_is_an_error_not_a_new_database(cli: Cli) -> None:
+    typo = f"sqlite:///{cli.root / 'hd.sqlite3x'}"
+    for args in (["queue"], ["ingest", "-"], ["agents", "list"]):
+        proc = cli("--db", typo, *args, db=False, stdin=b"")
+        assert_one_error_line(proc)
+        assert "hd.sqlite3x does not exist" in proc.stderr and "db upgrade" in proc.stderr
+    assert not (cli.root / "hd.sqlite3x").exists()
+    env_typo = cli("queue", db=False)  # the user-data default is created on first use
+    assert env_typo.returncode == 0, env_typo.stderr
+    created = cli("--db", typo, "db", "upgrade", db=False)
+    assert created.returncode == 0 and (cli.root / "hd.sqlite3x").exists()
+    assert cli("--db", typo, "queue", db=False).returncode == 0
 
 
 def test_subprocess_unreachable_postgresql_is_one_line_without_traceback(cli: Cli) -> None:
