@@ -436,6 +436,45 @@ def teams_list(env: Env) -> None:
         click.echo(f"{t.name[:16]:<16} {t.calendar[:12]:<12} {t.agents:>6}  {t.description[:40]}")
 
 
+# -- flags --------------------------------------------------------------------------------------
+@cli.group()
+def flags() -> None:
+    """Moderation cases: flagged messages, listings and parties."""
+
+
+@flags.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Decided flags too.")
+@click.pass_obj
+def flags_list(env: Env, show_all: bool) -> None:
+    """Flags waiting for a decision, oldest first."""
+    from helpdesk_tui.services import moderation
+    from widgets.sanitize import clean
+
+    rows = moderation.list_flags(env.context(), pending_only=not show_all)
+    click.echo(f"{'FLAG':<14} {'TARGET':<8} {'FLAGGED (UTC)':<17} {'DECISION':<10} REASON")
+    for r in rows:
+        when = r.flagged_at.strftime("%Y-%m-%d %H:%M")
+        flag, reason = clean(r.flag, single_line=True), clean(r.reason, single_line=True)
+        decision = r.decision or "pending"
+        click.echo(f"{flag[:14]:<14} {r.target:<8} {when:<17} {decision:<10} {reason[:30]}")
+    click.echo(f"{len(rows)} flag(s)")
+
+
+@flags.command("decide")
+@click.argument("flag")
+@click.argument("decision", type=click.Choice(["removed", "warned", "suspended", "dismissed"]))
+@click.option("--note", default="", help="Why (kept in the case as an internal note).")
+@click.pass_obj
+def flags_decide(env: Env, flag: str, decision: str, note: str) -> None:
+    """Decide FLAG (flag id or moderation case id) and resolve its case."""
+    from helpdesk_tui.services import moderation
+
+    ctx = env.context()
+    done = moderation.decide(ctx, env.agent, moderation.case_id(ctx, flag), decision, note)
+    extra = f"; suspended {done.suspended}" if done.suspended else ""
+    click.echo(f"{flag}: {decision} ({done.flags} flag(s)){extra}")
+
+
 # -- sla ----------------------------------------------------------------------------------------
 @cli.group()
 def sla() -> None:

@@ -63,7 +63,8 @@ log = logging.getLogger(__name__)
 
 #: The NOTIFY channel of the trigger on ``outbox`` (see migration 0004).
 CHANNEL = "helpdesk_outbound"
-TYPES = ("reply", "auto_ack", "faq_suggestion", "notification", "survey_request")
+TYPES = ("reply", "auto_ack", "faq_suggestion", "notification", "survey_request",
+         "moderation_decision")  # fmt: skip
 #: Rows numbered per sequencing transaction.
 SEQUENCE_CHUNK = 10000
 #: Dead-letter statuses.
@@ -195,7 +196,7 @@ def _record(row: Any, attachments: list[dict[str, Any]]) -> dict[str, Any]:
     to = payload.get("to")
     if not isinstance(to, dict):
         to = {}
-    return {
+    record = {
         "id": key,
         "type": type_,
         "conversation": conversation,
@@ -206,6 +207,10 @@ def _record(row: Any, attachments: list[dict[str, Any]]) -> dict[str, Any]:
         "attachments": attachments,
         "position": position,
     }
+    moderation = payload.get("moderation")
+    if type_ == "moderation_decision" and isinstance(moderation, dict):
+        record["moderation"] = moderation
+    return record
 
 
 def _query() -> Any:

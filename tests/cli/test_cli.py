@@ -16,7 +16,7 @@ from db.migrate import upgrade
 from helpdesk_tui.services import agents
 from helpdesk_tui.services.context import Context
 from helpdesk_tui.settings import Settings
-from tests.factories import at, ingest, line, listing, message
+from tests.factories import at, flag, ingest, iso, line, listing, message
 
 HELPDESK = Path(sys.executable).parent / "helpdesk"
 
@@ -284,3 +284,29 @@ def test_subprocess_ingest_stdin_commits_while_the_pipe_is_open(cli: Cli) -> Non
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_subprocess_flags_list_and_decide(cli: Cli) -> None:
+    db = open_database(cli.url)
+    try:
+        upgrade(db)
+        ctx = Context(db=db, settings=Settings(data_dir=cli.root / "data"))
+        agents.add_team(ctx, "setup", "support")
+        agents.add_agent(ctx, "setup", "boss", "The Boss", "admin", "support")
+        run = ingest(ctx, listing("L-1"), message("m-1", "c-1", sent_at=-120),
+                     flag("fl-1", {"listing": "L-1"}, reason="[bold]scam\x1b]0;pwn\x07",
+                          flagged_at=iso(at(-60))))  # fmt: skip
+        assert run.rejects == []
+    finally:
+        db.dispose()
+    listed = cli("flags", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "fl-1" in listed.stdout and "[bold]scam" in listed.stdout
+    assert "\x1b" not in listed.stdout and "1 flag(s)" in listed.stdout
+    decided = cli("flags", "decide", "fl-1", "removed", "--note", "fake", agent="boss")
+    assert decided.returncode == 0, decided.stderr
+    assert "fl-1: removed (1 flag(s))" in decided.stdout
+    assert "0 flag(s)" in cli("flags", "list").stdout
+    again = cli("flags", "decide", "fl-1", "dismissed", agent="boss")
+    assert_one_error_line(again)
+    assert "already decided" in again.stderr
