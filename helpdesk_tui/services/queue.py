@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, true
+from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
+from db.base import UTCDateTime
 from db.enums import ClockState, Target
 from db.models import Agent, Conversation, Party, SlaClock, Team
 from db.records import QueueHealth, QueuePage, QueueRow
@@ -37,7 +39,11 @@ class QueueFilter:
         return replace(self, **changes)
 
 
-def _filtered(q: Select[Any], f: QueueFilter, now: datetime) -> Select[Any]:
+_NOW = bindparam("now", type_=UTCDateTime())
+
+
+def _filtered(q: Select[Any], f: QueueFilter) -> Select[Any]:
+    """``q`` restricted to the open conversations ``f`` selects (the instant is ``:now``)."""
     q = q.where(Conversation.is_open == true())
     if f.team:
         q = q.where(
@@ -57,9 +63,9 @@ def _filtered(q: Select[Any], f: QueueFilter, now: datetime) -> Select[Any]:
     if f.status:
         q = q.where(Conversation.status == f.status)
     if f.breached:
-        q = q.where(Conversation.due_at <= now)
+        q = q.where(Conversation.due_at <= _NOW)
     if f.at_risk:
-        q = q.where(and_(Conversation.risk_at <= now, Conversation.due_at > now))
+        q = q.where(and_(Conversation.risk_at <= _NOW, Conversation.due_at > _NOW))
     if f.text:
         needle = f.text.lower()  # % and _ are plain characters, not LIKE wildcards
         q = q.where(
@@ -73,10 +79,10 @@ def _filtered(q: Select[Any], f: QueueFilter, now: datetime) -> Select[Any]:
     return q
 
 
-def fetch_page(
-    session: Session, f: QueueFilter, now: datetime, *, limit: int = 200, offset: int = 0
-) -> QueuePage:
-    """A window of the queue in deadline order, and the total that matches."""
+@lru_cache(maxsize=64)
+def _statements(f: QueueFilter) -> tuple[Select[Any], Select[Any]]:
+    """The page and capped-count statements of a filter, built once: constructing them costs
+    more than running them (the instant, limit and offset are bound parameters)."""
     requester = aliased(Party)
     q = (
         select(
@@ -103,8 +109,24 @@ def fetch_page(
         .outerjoin(Team, Team.id == Conversation.team_id)
         .outerjoin(Agent, Agent.id == Conversation.assignee_id)
     )
-    q = _filtered(q, f, now).order_by(Conversation.queue_due_at, Conversation.id)
-    q = q.limit(limit).offset(offset)
+    page_q = (
+        _filtered(q, f)
+        .order_by(Conversation.queue_due_at, Conversation.id)
+        .limit(bindparam("lim", type_=Integer()))
+        .offset(bindparam("off", type_=Integer()))
+    )
+    # Count at most COUNT_CAP rows: an exact count of 100,000 open conversations costs more
+    # than the page itself; past the cap the total reads "10000+".
+    matching = _filtered(select(Conversation.id), f).limit(COUNT_CAP + 1).subquery()
+    return page_q, select(func.count()).select_from(matching)
+
+
+def fetch_page(
+    session: Session, f: QueueFilter, now: datetime, *, limit: int = 200, offset: int = 0
+) -> QueuePage:
+    """A window of the queue in deadline order, and the total that matches."""
+    page_q, count_q = _statements(f)
+    conn = session.connection()  # Core: no ORM loading for plain columns
     rows = tuple(
         QueueRow(
             id=r[0],
@@ -125,14 +147,11 @@ def fetch_page(
             waiting_since=r[16],
             last_message_at=r[17],
         )
-        for r in session.connection().execute(q)  # Core: no ORM loading for plain columns
+        for r in conn.execute(page_q, {"now": now, "lim": limit, "off": offset})
     )
     if offset == 0 and len(rows) < limit:
         return QueuePage(rows, len(rows), offset)
-    # Count at most COUNT_CAP rows: an exact count of 100,000 open conversations costs more
-    # than the page itself; past the cap the total reads "10000+".
-    matching = _filtered(select(Conversation.id), f, now).limit(COUNT_CAP + 1).subquery()
-    total = session.scalar(select(func.count()).select_from(matching)) or 0
+    total = conn.execute(count_q, {"now": now}).scalar() or 0
     return QueuePage(rows, min(total, COUNT_CAP), offset, total_capped=total > COUNT_CAP)
 
 
