@@ -128,13 +128,13 @@ class _PluginCommand(click.Command):
             raise
 
 
-def _threshold(name: str, default: int | None, what: str) -> Callable[[F], F]:
+def _threshold(name: str, default: int, what: str) -> Callable[[F], F]:
     return click.option(
         name,
         type=click.IntRange(min=0),
-        default=default,
-        show_default=True,
-        help=f"Alert when {what} is above this.",
+        default=None,
+        help=f"Alert when {what} is above this [default: [health] "
+        f"{name[2:].replace('-', '_')} in the config, else {default}].",
     )
 
 
@@ -150,33 +150,27 @@ def _threshold(name: str, default: int | None, what: str) -> Callable[[F], F]:
 @_threshold("--crit-scheduler-age", 900, "the scheduler heartbeat's age (seconds)")
 @as_of_option
 @click.pass_obj
-def health(env: Env, as_json: bool, warn_breached: int, crit_breached: int, warn_at_risk: int,
-           crit_at_risk: int, warn_oldest_wait: int, crit_oldest_wait: int,
-           warn_scheduler_age: int, crit_scheduler_age: int,
-           as_of: str | None) -> None:  # fmt: skip
+def health(env: Env, /, as_json: bool, as_of: str | None, **flags: int | None) -> None:
     """Queue health in the Nagios plugin format; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 
+    Thresholds: a flag, else the config's ``[health]`` table, else the default.
     Read-only: it never creates, migrates or writes the database.
     """
+    from dataclasses import replace
+
     from db.base import utcnow
     from helpdesk_tui.services import health as svc
+    from helpdesk_tui.settings import HEALTH_KEYS
 
-    thresholds = svc.Thresholds(
-        warn_breached=warn_breached,
-        crit_breached=crit_breached,
-        warn_at_risk=warn_at_risk,
-        crit_at_risk=crit_at_risk,
-        warn_oldest_wait_s=warn_oldest_wait,
-        crit_oldest_wait_s=crit_oldest_wait,
-        warn_scheduler_age_s=warn_scheduler_age,
-        crit_scheduler_age_s=crit_scheduler_age,
-    )
+    thresholds = svc.Thresholds()
     try:
         now = _parse_as_of(as_of) or utcnow()
         settings = env.settings()
+        given = {HEALTH_KEYS[k][0]: v for k, v in flags.items() if v is not None}
+        thresholds = replace(thresholds, **{**settings.health, **given})
         url = env.db_url or settings.database_url or _default_url()
         result = svc.check(url, settings, now, thresholds)
-    except Exception as exc:  # bad --as-of, unreadable config: still one plugin line
+    except Exception as exc:  # bad --as-of, unreadable or wrong config: still one plugin line
         message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
         result = svc.unknown(message.splitlines()[0] if message else type(exc).__name__)
     if as_json:

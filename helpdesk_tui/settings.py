@@ -50,6 +50,10 @@ class Settings:
     """``[reports] timezone``: the zone report periods are cut in."""
     display_tz: str = "Africa/Johannesburg"
     """``[console] timezone``: the zone times are shown in (agents may override)."""
+    health: Mapping[str, int | None] = field(default_factory=dict)
+    """``[health]``: ``helpdesk health`` thresholds set in the config, by the name of the
+    field of ``services.health.Thresholds`` (``warn_breached``, ``warn_oldest_wait_s``, ...);
+    ``None`` turns that check off. Flags override them; absent ones keep their defaults."""
 
     @property
     def attachment_dir(self) -> Path:
@@ -88,6 +92,19 @@ _SECTIONS = {
     "scheduler",
     "triage",
     "keys",
+    "health",
+}
+
+#: ``[health]`` keys (the flags' names) -> (the ``Thresholds`` field, whether a duration).
+HEALTH_KEYS: dict[str, tuple[str, bool]] = {
+    "warn_breached": ("warn_breached", False),
+    "crit_breached": ("crit_breached", False),
+    "warn_at_risk": ("warn_at_risk", False),
+    "crit_at_risk": ("crit_at_risk", False),
+    "warn_oldest_wait": ("warn_oldest_wait_s", True),
+    "crit_oldest_wait": ("crit_oldest_wait_s", True),
+    "warn_scheduler_age": ("warn_scheduler_age_s", True),
+    "crit_scheduler_age": ("crit_scheduler_age_s", True),
 }
 
 
@@ -117,7 +134,37 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
         kwargs["attachment_limit_bytes"] = _size(intake["attachment_limit"])
     if "batch" in intake:
         kwargs["intake_batch"] = int(intake["batch"])
+    if "health" in data:
+        kwargs["health"] = _health(data["health"])
     return Settings(**kwargs)
+
+
+def _health(raw: Any) -> dict[str, int | None]:
+    """``[health]``: counts are whole numbers >= 0, ages and waits seconds or durations
+    (``"4h"``), ``false`` turns a check off."""
+    if not isinstance(raw, Mapping):
+        raise ValueError("[health] must be a table")
+    out: dict[str, int | None] = {}
+    for key, value in raw.items():
+        if key not in HEALTH_KEYS:
+            raise ValueError(f"unknown key {key!r} in [health] (known: {', '.join(HEALTH_KEYS)})")
+        name, duration = HEALTH_KEYS[key]
+        if value is False:
+            out[name] = None
+        elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            out[name] = value
+        elif duration and isinstance(value, str):
+            try:
+                out[name] = parse_duration(value)
+            except ValueError:
+                raise ValueError(
+                    f"health.{key} must be seconds >= 0, a duration like '4h', or false; "
+                    f"not {value!r}"
+                ) from None
+        else:
+            what = "seconds >= 0, a duration like '4h'," if duration else "a whole number >= 0"
+            raise ValueError(f"health.{key} must be {what} or false; not {value!r}")
+    return out
 
 
 def _size(value: Any) -> int:

@@ -216,3 +216,59 @@ def test_health_unknown_on_usage_errors(isolated: dict[str, str], tmp_path: Path
     missing = helpdesk(isolated, "--db", db, "health")
     assert missing.returncode == 3 and "no database at" in missing.stdout
     assert not (tmp_path / "absent.sqlite3").exists()  # health never creates a database
+
+
+def _config(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "health.toml"
+    path.write_text(body, encoding="utf-8")
+    return str(path)
+
+
+def test_health_thresholds_from_config_and_flags(
+    ctx: Context, isolated: dict[str, str], tmp_path: Path
+) -> None:
+    """`[health]` sets the thresholds; a flag overrides its key; the rest keep defaults."""
+    rec = message("m-1", "c-1", sent_at=SENT, kind="user_admin")
+    assert ingest(ctx, rec).rejects == []
+    config = _config(
+        tmp_path,
+        '[health]\nwarn_oldest_wait = "6h"\ncrit_oldest_wait = 43200\n'
+        "warn_scheduler_age = false\ncrit_at_risk = 7\n",
+    )
+    base = ("--config", config, "--db", ctx.db.url, "health", "--as-of", _at(5))
+    by_config = helpdesk(isolated, *base, "--json")
+    assert by_config.returncode == 0, by_config.stdout + by_config.stderr  # 5 h < 6 h
+    t = json.loads(by_config.stdout)["thresholds"]
+    assert (t["warn_oldest_wait_s"], t["crit_oldest_wait_s"]) == (6 * 3600, 12 * 3600)
+    assert (t["warn_scheduler_age_s"], t["crit_at_risk"]) == (None, 7)
+    assert (t["warn_breached"], t["crit_scheduler_age_s"]) == (0, 900)  # defaults
+    flagged = helpdesk(isolated, *base, "--warn-oldest-wait", "3600")
+    assert flagged.returncode == 1, flagged.stdout + flagged.stderr
+    assert "WARNING: oldest waiting 5h > 1h" in flagged.stdout
+    assert "oldest_wait_s=18000s;3600;43200;0" in flagged.stdout.splitlines()[0]
+    critical = helpdesk(isolated, *base, "--crit-oldest-wait", "7200")
+    assert critical.returncode == 2, critical.stdout + critical.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ("[health]\nwarn_breached = -1\n", "health.warn_breached must be a whole number >= 0"),
+        ('[health]\ncrit_at_risk = "10"\n', "health.crit_at_risk must be a whole number >= 0"),
+        ('[health]\nwarn_oldest_wait = "soon"\n', "health.warn_oldest_wait must be seconds"),
+        ("[health]\nwarn_breaches = 3\n", "unknown key 'warn_breaches' in [health]"),
+    ],
+)
+def test_health_bad_config_is_one_unknown_line(
+    isolated: dict[str, str], tmp_path: Path, body: str, says: str
+) -> None:
+    db = f"sqlite:///{tmp_path / 'absent.sqlite3'}"
+    config = _config(tmp_path, body)
+    done = helpdesk(isolated, "--config", config, "--db", db, "health")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout.startswith(f"HELPDESK UNKNOWN - config {config}: ")
+    assert says in done.stdout and len(done.stdout.splitlines()) == 1
+    assert "Traceback" not in done.stderr
+    # a flag does not rescue a wrong config: the file must be fixed
+    flagged = helpdesk(isolated, "--config", config, "--db", db, "health", "--warn-breached", "1")
+    assert flagged.returncode == 3
