@@ -62,10 +62,12 @@ def _filtered(q: Select[Any], f: QueueFilter) -> Select[Any]:
         q = q.where(Conversation.priority == f.priority)
     if f.status:
         q = q.where(Conversation.status == f.status)
+    # queue_due_at is due_at, or NO_DEADLINE (year 9999) without a running clock: comparing
+    # it instead of due_at keeps both views a range of the queue index (page and count).
     if f.breached:
-        q = q.where(Conversation.due_at <= _NOW)
+        q = q.where(Conversation.queue_due_at <= _NOW)
     if f.at_risk:
-        q = q.where(and_(Conversation.risk_at <= _NOW, Conversation.due_at > _NOW))
+        q = q.where(and_(Conversation.queue_due_at > _NOW, Conversation.risk_at <= _NOW))
     if f.text:
         needle = f.text.lower()  # % and _ are plain characters, not LIKE wildcards
         q = q.where(
