@@ -106,7 +106,7 @@ async def measure(path: Path, keys: int, reopen: int) -> dict[str, Any]:
     from helpdesk_tui.settings import Settings
     from widgets.health_bar import HealthBar
     from widgets.queue_table import QueueTable
-    from widgets.thread_view import MessageCard, ThreadView
+    from widgets.thread_view import ThreadView
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     db = open_database(f"sqlite:///{path}")
@@ -180,10 +180,11 @@ async def measure(path: Path, keys: int, reopen: int) -> dict[str, Any]:
                 screen = app.screen
                 if not isinstance(screen, ConversationScreen) or screen.detail is None:
                     return False
-                cards = screen.query_one(ThreadView).query(MessageCard)
-                if not cards or cards.last().message.id != screen.detail.messages[-1].id:
+                view = screen.query_one(ThreadView)
+                shown = view.shown
+                if not shown or shown[-1].id != screen.detail.messages[-1].id:
                     return False
-                return cards.last().region.height > 0  # laid out
+                return view.ready and view.region.height > 0  # rendered and laid out
 
             await until(shown)
             paint()

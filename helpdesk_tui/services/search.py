@@ -96,12 +96,15 @@ def _sqlite(s: Session, words: list[str], limit: int) -> dict[int, tuple[float, 
 def _postgres(s: Session, words: list[str], limit: int) -> dict[int, tuple[float, str]]:
     query = " & ".join([*words[:-1], f"{words[-1]}:*"])
     scored: dict[int, tuple[float, str]] = {}
+    # Rank on the stored tsvector (migration 0005), then make headlines for the top rows only.
     messages = s.execute(
         text(
-            "SELECT m.conversation_id, ts_rank(to_tsvector('simple', m.body), q) AS rank,"
+            "SELECT m.conversation_id, top.rank,"
             " ts_headline('simple', m.body, q, 'StartSel=\"\",StopSel=\"\",MaxWords=18,MinWords=6')"
-            " FROM messages m, to_tsquery('simple', :q) q"
-            " WHERE to_tsvector('simple', m.body) @@ q ORDER BY rank DESC LIMIT :n"
+            " FROM (SELECT m.id, ts_rank(m.body_tsv, q) AS rank"
+            "       FROM messages m, to_tsquery('simple', :q) q"
+            "       WHERE m.body_tsv @@ q ORDER BY rank DESC LIMIT :n) AS top"
+            " JOIN messages m ON m.id = top.id, to_tsquery('simple', :q) q"
         ).bindparams(bindparam("q"), bindparam("n")),
         {"q": query, "n": limit * 4},
     ).all()
