@@ -113,6 +113,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
       "Change the priority.", show=False),
     A("conversation.escalate", "conversation", "e", "escalate", "Escalate",
       "Escalate to the team lead (1) or management (2, leads); a reason is required."),
+    A("conversation.decide", "conversation", "d", "decide", "Decide",
+      "Decide a flag's moderation case: remove the content, warn or suspend (leads) its "
+      "author, or dismiss; resolves the case and tells the reporter.", show=False),
     A("conversation.attachment", "conversation", "o", "save_attachment", "Files",
       "Save one of the thread's attachments to a folder (an existing file is never replaced).",
       title="Save attachment"),

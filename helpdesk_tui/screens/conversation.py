@@ -45,7 +45,7 @@ from helpdesk_tui.screens.modals import (
     EscalationRequest,
     ExplainModal,
 )
-from helpdesk_tui.services import agents, conversations, explain, templates, threads
+from helpdesk_tui.services import agents, conversations, explain, moderation, templates, threads
 from widgets.composer import Composer
 from widgets.queue_table import KIND_LABEL
 from widgets.sanitize import clean, safe_text
@@ -413,8 +413,27 @@ class ConversationScreen(ConsoleScreen):
 
         self.app.push_screen(EscalateModal(level=level), chosen)
 
+    def action_decide(self) -> None:
+        me, cid = self.agent, self.conv_id
+
+        def chosen(decision: str | None) -> None:
+            if decision:
+                self._change(
+                    f"flag decided: {decision}",
+                    lambda v: moderation.decide(self.ctx, me, cid, decision, expected_version=v),
+                )
+
+        choices = [(k, label) for k, (label, _told) in moderation.DECISIONS.items()]
+        self.app.push_screen(ChoiceModal("Moderation decision", choices), chosen)
+
     # -- attachments -------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "decide":
+            return (
+                self.detail is not None
+                and self.detail.kind == "flag"
+                and self.detail.status not in ("resolved", "closed")
+            )
         if action == "save_attachment":
             return self.detail is not None and bool(attachments_of(self.detail.messages))
         return True

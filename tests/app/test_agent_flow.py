@@ -249,3 +249,29 @@ async def test_views_and_selection_kept_on_refresh(console_ctx: Context) -> None
         await pilot.press("3", "slash", *"bogus:1", "enter")  # a bad term is a message
         await settle(pilot)
         assert app.is_running and table.row_count == 4
+
+
+async def test_decide_a_flag_from_the_conversation(console_ctx: Context) -> None:
+    from db.models import Flag
+    from tests.app.seed import iso
+    from tests.factories import flag, ingest
+
+    run = ingest(console_ctx, flag("fl-9", {"listing": "L-1"}, reason="scam", reporter="u-3",
+                                   flagged_at=iso(30)))  # fmt: skip
+    assert run.rejects == []
+    app = make_app(console_ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"kind:flag", "enter")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConversationScreen)
+        await pilot.press("d")  # remove, warn, suspend (leads), dismiss
+        await settle(pilot)
+        await pilot.press("down", "down", "down", "enter")  # dismiss
+        await settle(pilot)
+    assert conv(console_ctx, "flag:fl-9").status == "resolved"
+    with console_ctx.db.read() as s:
+        decided = s.scalar(select(Flag).where(Flag.external_id == "fl-9"))
+        assert decided is not None and decided.decision == "dismissed"
