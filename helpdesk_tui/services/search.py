@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Row, bindparam, select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from db.models import Conversation
 from helpdesk_tui.services.context import Context
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+#: How many matches are ranked: the most recently stored ones. A word found in more messages
+#: than this (a common word at a million messages) ranks the newest, so search stays fast.
+CANDIDATES = 2000
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ def search(ctx: Context, query: str, *, limit: int = 50) -> list[SearchHit]:
     return hits[:limit]
 
 
-def _best(rows: list[Row[tuple[int, float, str]]], scored: dict[int, tuple[float, str]]) -> None:
+def _best(rows: Iterable[Sequence[Any]], scored: dict[int, tuple[float, str]]) -> None:
     for cid, rank, snippet in rows:
         if cid not in scored or rank > scored[cid][0]:
             scored[cid] = (float(rank), snippet or "")
@@ -71,23 +76,35 @@ def _best(rows: list[Row[tuple[int, float, str]]], scored: dict[int, tuple[float
 def _sqlite(s: Session, words: list[str], limit: int) -> dict[int, tuple[float, str]]:
     match = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
     scored: dict[int, tuple[float, str]] = {}
-    # bm25() is lower-is-better; negate it so that higher is better everywhere.
-    messages = s.execute(
+    # bm25() is lower-is-better; negate it so that higher is better everywhere. Only the
+    # newest CANDIDATES matches are ranked (rowid order is storage order), then snippets are
+    # made for the best rows only.
+    top = s.execute(
         text(
-            "SELECT m.conversation_id, -bm25(messages_fts) AS rank,"
-            " snippet(messages_fts, 0, '', '', '…', 12) FROM messages_fts"
-            " JOIN messages m ON m.id = messages_fts.rowid"
-            " WHERE messages_fts MATCH :q ORDER BY rank DESC LIMIT :n"
+            "SELECT id, rank FROM (SELECT rowid AS id, -bm25(messages_fts) AS rank"
+            " FROM messages_fts WHERE messages_fts MATCH :q ORDER BY rowid DESC LIMIT :cap)"
+            " ORDER BY rank DESC, id DESC LIMIT :n"
         ),
-        {"q": match, "n": limit * 4},
+        {"q": match, "cap": CANDIDATES, "n": limit * 4},
     ).all()
-    _best(messages, scored)
+    if top:
+        rank_of = {r[0]: float(r[1]) for r in top}
+        snippets = s.execute(
+            text(
+                "SELECT f.rowid, m.conversation_id, snippet(messages_fts, 0, '', '', '…', 12)"
+                " FROM messages_fts f JOIN messages m ON m.id = f.rowid"
+                " WHERE messages_fts MATCH :q AND f.rowid IN :ids"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"q": match, "ids": list(rank_of)},
+        ).all()
+        _best([(cid, rank_of[mid], snip) for mid, cid, snip in snippets], scored)
     subjects = s.execute(
         text(
-            "SELECT rowid, -bm25(conversations_fts) * 2 AS rank, subject FROM conversations_fts"
-            " WHERE conversations_fts MATCH :q ORDER BY rank DESC LIMIT :n"
+            "SELECT id, rank, subject FROM (SELECT rowid AS id, -bm25(conversations_fts) * 2"
+            " AS rank, subject FROM conversations_fts WHERE conversations_fts MATCH :q"
+            " ORDER BY rowid DESC LIMIT :cap) ORDER BY rank DESC, id DESC LIMIT :n"
         ),
-        {"q": match, "n": limit},
+        {"q": match, "cap": CANDIDATES, "n": limit},
     ).all()
     _best(subjects, scored)
     return scored
@@ -96,26 +113,31 @@ def _sqlite(s: Session, words: list[str], limit: int) -> dict[int, tuple[float, 
 def _postgres(s: Session, words: list[str], limit: int) -> dict[int, tuple[float, str]]:
     query = " & ".join([*words[:-1], f"{words[-1]}:*"])
     scored: dict[int, tuple[float, str]] = {}
-    # Rank on the stored tsvector (migration 0005), then make headlines for the top rows only.
+    # Rank the newest CANDIDATES matches on the stored tsvector (migration 0005), then make
+    # headlines for the top rows only.
     messages = s.execute(
         text(
             "SELECT m.conversation_id, top.rank,"
             " ts_headline('simple', m.body, q, 'StartSel=\"\",StopSel=\"\",MaxWords=18,MinWords=6')"
-            " FROM (SELECT m.id, ts_rank(m.body_tsv, q) AS rank"
-            "       FROM messages m, to_tsquery('simple', :q) q"
-            "       WHERE m.body_tsv @@ q ORDER BY rank DESC LIMIT :n) AS top"
+            " FROM (SELECT c.id, ts_rank(c.body_tsv, q) AS rank"
+            "       FROM (SELECT m.id, m.body_tsv FROM messages m"
+            "             WHERE m.body_tsv @@ to_tsquery('simple', :q)"
+            "             ORDER BY m.id DESC LIMIT :cap) AS c, to_tsquery('simple', :q) q"
+            "       ORDER BY rank DESC, c.id DESC LIMIT :n) AS top"
             " JOIN messages m ON m.id = top.id, to_tsquery('simple', :q) q"
-        ).bindparams(bindparam("q"), bindparam("n")),
-        {"q": query, "n": limit * 4},
+        ).bindparams(bindparam("q"), bindparam("n"), bindparam("cap")),
+        {"q": query, "n": limit * 4, "cap": CANDIDATES},
     ).all()
     _best(messages, scored)
     subjects = s.execute(
         text(
             "SELECT c.id, ts_rank(to_tsvector('simple', c.subject), q) * 2 AS rank, c.subject"
-            " FROM conversations c, to_tsquery('simple', :q) q"
-            " WHERE to_tsvector('simple', c.subject) @@ q ORDER BY rank DESC LIMIT :n"
+            " FROM (SELECT id, subject FROM conversations"
+            "       WHERE to_tsvector('simple', subject) @@ to_tsquery('simple', :q)"
+            "       ORDER BY id DESC LIMIT :cap) AS c, to_tsquery('simple', :q) q"
+            " ORDER BY rank DESC, c.id DESC LIMIT :n"
         ),
-        {"q": query, "n": limit},
+        {"q": query, "n": limit, "cap": CANDIDATES},
     ).all()
     _best(subjects, scored)
     return scored

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from helpdesk_tui.services import search
 from helpdesk_tui.services.context import Context
 from helpdesk_tui.services.intake import Intake
@@ -51,3 +53,16 @@ def test_messages_added_later_are_found(ctx: Context) -> None:
     assert search.search(ctx, "tractor") == []
     _ingest(ctx, _msg("m2", "c1", "I want to sell a tractor", at="11:00"))
     assert [h.conversation for h in search.search(ctx, "tractor")] == ["c1"]
+
+
+def test_a_word_in_more_messages_than_are_ranked_ranks_the_newest(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ingest(ctx, *(_msg(f"m{i}", f"c{i}", "parcel " * (5 - i) + "lost", subject=f"S{i}",
+                        at=f"0{i}:00") for i in range(5)))  # fmt: skip
+    everything = [h.conversation for h in search.search(ctx, "parcel")]
+    assert everything[0] == "c0"  # the most "parcel"s ranks first
+    assert sorted(everything) == ["c0", "c1", "c2", "c3", "c4"]
+    monkeypatch.setattr(search, "CANDIDATES", 2)
+    newest = [h.conversation for h in search.search(ctx, "parcel")]
+    assert newest == ["c3", "c4"]  # only the two newest matches are ranked, best first
