@@ -32,6 +32,10 @@ from db.base import UTCDateTime
 
 Converter = Callable[[Any], Any]
 
+#: PostgreSQL: from this many rows an insert uses COPY; below, one INSERT ... SELECT FROM
+#: unnest(...) (COPY's extra protocol steps cost more than they save on a handful of rows).
+_COPY_FROM = 64
+
 
 def sqlite_datetime(value: datetime | None) -> str | None:
     """A timestamp as SQLAlchemy stores it on SQLite (UTC, microseconds, space separator)."""
@@ -91,7 +95,14 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     _columns(table, names)
     cols = ", ".join(names)
     if conn.dialect.name == "postgresql":
-        _pg_copy(conn, table, names, rows)
+        if len(rows) >= _COPY_FROM:
+            _pg_copy(conn, table, names, rows)
+            return
+        arrays = ", ".join(f"%(p{i})s::{_pg_type(table, n)}[]" for i, n in enumerate(names))
+        conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({cols}) SELECT * FROM unnest({arrays})",
+            _pg_arrays(table, names, rows),
+        )
         return
     marks = ", ".join("?" for _ in names)
     conn.exec_driver_sql(
