@@ -6,15 +6,16 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import filetype
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
+from db.bulk import insert_rows
 from db.enums import Kind, MessageRole, Priority, Status, Via
 from db.models import (
     Agent,
@@ -42,6 +43,7 @@ from helpdesk_tui.services.intake_parse import (
     Rejected,
     parse_line,
 )
+from helpdesk_tui.sla.clocks import ConversationFacts, MessageFact, StatusFact
 
 _ROLE = {
     "user": MessageRole.CUSTOMER,
@@ -202,6 +204,9 @@ class _BatchWriter:
         self.flag_targets: list[tuple[Flag, _PendingMessage]] = []
         self.agents: dict[str, Agent] = {}
         self.teams: dict[str, int] = {}
+        self.team_calendars: dict[int, str | None] = {}
+        #: conversations created by this batch (their clocks are replayed from memory)
+        self.new_conversations: list[Conversation] = []
         self.known_feedback: set[str] = set()
         self.known_flags: set[str] = set()
 
@@ -275,7 +280,9 @@ class _BatchWriter:
             self.known_flags = set(
                 s.scalars(select(Flag.external_id).where(Flag.external_id.in_(fl)))
             )
-        self.teams = {name: tid for tid, name in s.execute(select(Team.id, Team.name))}
+        for tid, name, calendar in s.execute(select(Team.id, Team.name, Team.calendar)):
+            self.teams[name] = tid
+            self.team_calendars[tid] = calendar
 
     def apply(self, batch: list[tuple[Record, bytes]]) -> _Outcome:
         records = [r for r, _ in batch]
@@ -283,40 +290,100 @@ class _BatchWriter:
         with self.s.no_autoflush:  # one flush for the whole batch, after the walk
             for record in records:
                 self._apply_one(record)
-        self.s.flush()  # parties, listings, conversations, flags, feedback: few rows
+        conn = self.s.connection()
+        self._assign_ids(conn)
+        pending = self.out.messages
+        for m, new_id in zip(pending, _allocate_ids(conn, "messages", len(pending)), strict=True):
+            m.id = new_id
+        # Conversations created by this batch: their clocks follow from the batch alone, so
+        # they are replayed from memory and their queue fields go in with the insert.
+        new_clocks = self._replay_new()
+        self.s.flush()  # parties, listings, conversations, flags, feedback: ids known, so batched
         self._insert_messages()
-        touched = {m.conversation.id for m in self.out.messages}
+        new_clocks.store(self.s)
+        touched = {m.conversation.id for m in pending}
         self.out.conversation_ids = touched
         # Open consoles hear of the new messages when this transaction commits (PostgreSQL).
-        live.notify_new_messages(self.s, [m.id for m in self.out.messages if m.id is not None])
-        if touched:
-            self._refresh_times(touched)
-            sla.recompute(self.s, self.ctx.settings, touched, cause="intake")
+        live.notify_new_messages(self.s, [m.id for m in pending if m.id is not None])
+        existing = touched - {c.id for c in self.new_conversations}
+        if existing:  # stored before this batch: replayed from the database
+            self._refresh_times(existing)
+            sla.recompute(self.s, self.ctx.settings, existing, cause="intake")
         return self.out
 
+    def _assign_ids(self, conn: Connection) -> None:
+        """Primary keys for the batch's new rows, so that the ORM inserts each table with one
+        executemany instead of one INSERT ... RETURNING per row."""
+        by_table: dict[str, list[object]] = {}
+        for obj in self.s.new:
+            if getattr(obj, "id", None) is None:
+                by_table.setdefault(obj.__tablename__, []).append(obj)  # type: ignore[attr-defined]
+        for table, objs in by_table.items():
+            for obj, new_id in zip(objs, _allocate_ids(conn, table, len(objs)), strict=True):
+                obj.id = new_id  # type: ignore[attr-defined]
+
+    def _replay_new(self) -> sla.NewClocks:
+        """Replay the clocks of the conversations this batch created, from the batch itself:
+        the facts :func:`sla.load_facts` would read back once the rows are stored."""
+        if not self.new_conversations:
+            return sla.replay_new(self.ctx.settings, [])
+        messages: dict[int, list[_PendingMessage]] = {}
+        for m in self.out.messages:
+            messages.setdefault(id(m.conversation), []).append(m)
+        statuses: dict[int, list[StatusFact]] = {}
+        for conv, old, new, at in sorted(self.status_events, key=lambda e: e[3]):
+            if new:  # stored order: by time, then id (= the order of this list)
+                statuses.setdefault(id(conv), []).append(
+                    StatusFact(at.astimezone(UTC), new, f"status {old} -> {new}")
+                )
+        entries = []
+        for conv in self.new_conversations:
+            mine = messages.get(id(conv), [])
+            facts = ConversationFacts(
+                kind=conv.kind,
+                initial_priority=conv.priority,
+                messages=[
+                    MessageFact(
+                        m.id,  # type: ignore[arg-type]
+                        m.sent_at.astimezone(UTC),
+                        m.role,
+                        False,
+                        Via.INTAKE.value,
+                        m.external_id or "",
+                    )
+                    for m in mine
+                ],
+                statuses=statuses.get(id(conv), []),
+            )
+            entries.append((conv.id, self.team_calendars.get(conv.team_id), facts))
+            if mine:  # what _refresh_times would store
+                conv.first_message_at = min(m.sent_at for m in mine)
+                conv.last_message_at = max(m.sent_at for m in mine)
+        planned = sla.replay_new(self.ctx.settings, entries)
+        for conv in self.new_conversations:
+            for name, value in planned.deadlines[conv.id].items():
+                setattr(conv, name, value)
+        return planned
+
     def _insert_messages(self) -> None:
-        """Messages, attachments and status events in one executemany each (the bulk path)."""
+        """Messages, attachments and status events with one bulk statement each."""
         conn = self.s.connection()
         pending = self.out.messages
         if pending:
-            table = Message.__table__
-            for m, new_id in zip(
-                pending, _allocate_ids(conn, "messages", len(pending)), strict=True
-            ):
-                m.id = new_id
-            conn.execute(insert(table), [{"id": m.id, **m.row()} for m in pending])
+            insert_rows(conn, Message.__table__, [{"id": m.id, **m.row()} for m in pending])
             attachments = [{**a, "message_id": m.id} for m in pending for a in m.attachments]
-            if attachments:
-                conn.execute(insert(Attachment.__table__), attachments)
+            insert_rows(conn, Attachment.__table__, attachments)
         for flag, target in self.flag_targets:
             flag.target_message_id = target.id
         if self.status_events:
-            conn.execute(
-                insert(ConversationEvent.__table__),
+            ids = _allocate_ids(conn, "conversation_events", len(self.status_events))
+            insert_rows(
+                conn,
+                ConversationEvent.__table__,
                 [
-                    {"conversation_id": c.id, "field": "status", "old": old, "new": new,
+                    {"id": i, "conversation_id": c.id, "field": "status", "old": old, "new": new,
                      "actor_agent_id": None, "at": at}
-                    for c, old, new, at in self.status_events
+                    for i, (c, old, new, at) in zip(ids, self.status_events, strict=True)
                 ],
             )  # fmt: skip
         self.s.flush()
@@ -472,6 +539,7 @@ class _BatchWriter:
         )
         self.s.add(conv)
         self.threads[r.conversation] = conv
+        self.new_conversations.append(conv)
         return conv
 
     def _status_since(self, conv: Conversation) -> datetime:
@@ -592,6 +660,7 @@ class _BatchWriter:
         )
         self.s.add(conv)
         self.threads[key] = conv
+        self.new_conversations.append(conv)
         report = _PendingMessage(
             external_id=None,
             conversation=conv,

@@ -16,6 +16,22 @@ from helpdesk_tui.sla.calendar import BusinessCalendar
 from helpdesk_tui.sla.policy import Policy
 
 STOPPING = {Status.RESOLVED.value, Status.CLOSED.value}
+# Plain strings for the hot path (an enum member's ``.value`` is a descriptor call each time).
+_CUSTOMER = MessageRole.CUSTOMER.value
+_SELLER = MessageRole.SELLER.value
+_AGENT = MessageRole.AGENT.value
+_SYSTEM = MessageRole.SYSTEM.value
+_AUTO_ACK = Via.AUTO_ACK.value
+_BUYER_SELLER = Kind.BUYER_SELLER.value
+_FLAG = Kind.FLAG.value
+_WITH_RESOLUTION = (Kind.USER_ADMIN.value, Kind.ISSUE_REPORT.value)
+_FIRST_RESPONSE = Target.FIRST_RESPONSE.value
+_NEXT_RESPONSE = Target.NEXT_RESPONSE.value
+_SELLER_REPLY = Target.SELLER_REPLY.value
+_MODERATION = Target.MODERATION.value
+_RESOLUTION = Target.RESOLUTION.value
+_PENDING = Status.PENDING_CUSTOMER.value
+_RUNNING = ClockState.RUNNING.value
 _ROLE_ORDER = {
     MessageRole.CUSTOMER.value: 0,
     MessageRole.SELLER.value: 1,
@@ -110,7 +126,7 @@ class Clock:
 
     @property
     def running(self) -> bool:
-        return self.state == ClockState.RUNNING.value
+        return self.state == _RUNNING
 
     @property
     def met_in_time(self) -> bool | None:
@@ -194,39 +210,35 @@ class _Replay:
         return run
 
     def _is_inbound(self, m: MessageFact) -> bool:
-        if m.internal or m.via == Via.AUTO_ACK.value:
+        if m.internal or m.via == _AUTO_ACK:
             return False
-        if self.kind == Kind.BUYER_SELLER.value:
-            return m.role == MessageRole.CUSTOMER.value
-        return m.role in (MessageRole.CUSTOMER.value, MessageRole.SELLER.value)
+        if self.kind == _BUYER_SELLER:
+            return m.role == _CUSTOMER
+        return m.role in (_CUSTOMER, _SELLER)
 
     def _meets_response(self, m: MessageFact) -> bool:
         """A public reply by a person: never an auto-ack, a system message or a note."""
-        if m.internal or m.via == Via.AUTO_ACK.value or m.role == MessageRole.SYSTEM.value:
+        if m.internal or m.via == _AUTO_ACK or m.role == _SYSTEM:
             return False
-        if self.kind == Kind.BUYER_SELLER.value:
-            if m.role == MessageRole.SELLER.value:
+        if self.kind == _BUYER_SELLER:
+            if m.role == _SELLER:
                 return True
             escalated = self.facts.escalated_at
-            return (
-                m.role == MessageRole.AGENT.value
-                and escalated is not None
-                and (m.sent_at >= escalated)
-            )
-        return m.role == MessageRole.AGENT.value
+            return m.role == _AGENT and escalated is not None and (m.sent_at >= escalated)
+        return m.role == _AGENT
 
     def _response_target(self) -> str:
-        if self.kind == Kind.BUYER_SELLER.value:
-            return Target.SELLER_REPLY.value
-        if self.kind == Kind.FLAG.value:
-            return Target.MODERATION.value
-        first = any(r.target == Target.FIRST_RESPONSE.value for r in self.runs)
-        return Target.NEXT_RESPONSE.value if first else Target.FIRST_RESPONSE.value
+        if self.kind == _BUYER_SELLER:
+            return _SELLER_REPLY
+        if self.kind == _FLAG:
+            return _MODERATION
+        first = any(r.target == _FIRST_RESPONSE for r in self.runs)
+        return _NEXT_RESPONSE if first else _FIRST_RESPONSE
 
     def message(self, m: MessageFact) -> None:
         if self._is_inbound(m):
             self._inbound(m)
-        elif self._meets_response(m) and self.kind != Kind.FLAG.value:
+        elif self._meets_response(m) and self.kind != _FLAG:
             if self.response is not None and self.response.open:
                 self.response.stop(m.sent_at, f"reply {_describe(m)}", met=True, message_id=m.id)
             self.response = None
@@ -234,24 +246,19 @@ class _Replay:
     def _inbound(self, m: MessageFact) -> None:
         cause = _describe(m)
         if self.resolved:
-            if self.kind == Kind.FLAG.value:
+            if self.kind == _FLAG:
                 return
             self.resolved = False
-            self.resolution = self._start(
-                Target.RESOLUTION.value, m.sent_at, f"reopened by {cause}", m.id
-            )
+            self.resolution = self._start(_RESOLUTION, m.sent_at, f"reopened by {cause}", m.id)
         if self.pending and self.resolution is not None:
             self.resolution.resume(m.sent_at, f"customer wrote: {cause}")
         self.pending = False
         if self.response is None or not self.response.open:
-            if self.kind == Kind.FLAG.value and self.runs:
+            if self.kind == _FLAG and self.runs:
                 return
             self.response = self._start(self._response_target(), m.sent_at, cause, m.id)
-        if self.resolution is None and self.kind in (
-            Kind.USER_ADMIN.value,
-            Kind.ISSUE_REPORT.value,
-        ):
-            self.resolution = self._start(Target.RESOLUTION.value, m.sent_at, cause, m.id)
+        if self.resolution is None and self.kind in _WITH_RESOLUTION:
+            self.resolution = self._start(_RESOLUTION, m.sent_at, cause, m.id)
 
     def status(self, s: StatusFact) -> None:
         cause = s.cause or f"status {s.status}"
@@ -261,17 +268,15 @@ class _Replay:
             if self.resolution is not None:
                 self.resolution.stop(s.at, cause, met=True)
             if self.response is not None:
-                met = self.kind == Kind.FLAG.value
+                met = self.kind == _FLAG
                 self.response.stop(s.at, cause, met=met)
             self.response = None
             return
         if self.resolved:
             self.resolved = False
-            if self.kind in (Kind.USER_ADMIN.value, Kind.ISSUE_REPORT.value):
-                self.resolution = self._start(
-                    Target.RESOLUTION.value, s.at, f"reopened: {cause}", None
-                )
-        if s.status == Status.PENDING_CUSTOMER.value:
+            if self.kind in _WITH_RESOLUTION:
+                self.resolution = self._start(_RESOLUTION, s.at, f"reopened: {cause}", None)
+        if s.status == _PENDING:
             self.pending = True
             if self.resolution is not None:
                 self.resolution.pause(s.at, cause)

@@ -65,14 +65,23 @@ class Policy:
     at_risk_fraction: float = 0.25
     reopen_window_s: int = 7 * 86400
     version: str = field(default="")
+    #: describe() memo: the policy never changes, and clocks describe it for every clock.
+    _described: dict[RuleKey, str] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def rule(self, kind: str, priority: str, target: str) -> Rule | None:
         return self.rules.get((kind, priority, target))
 
     def describe(self, kind: str, priority: str, target: str) -> str:
-        rule = self.rule(kind, priority, target)
-        where = f"{kind}/{priority} {target}"
-        return f"{where} {rule.describe()} (policy {self.version})" if rule else where
+        key = (kind, priority, target)
+        text = self._described.get(key)
+        if text is None:
+            rule = self.rule(kind, priority, target)
+            where = f"{kind}/{priority} {target}"
+            text = f"{where} {rule.describe()} (policy {self.version})" if rule else where
+            self._described[key] = text
+        return text
 
     @classmethod
     def build(
