@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
-from db.models import Conversation
+from db.models import Conversation, Message
 from helpdesk_tui.services.context import Context
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -67,6 +67,25 @@ def search(ctx: Context, query: str, *, limit: int = 50) -> list[SearchHit]:
     return hits[:limit]
 
 
+def snippet(body: str, words: list[str], size: int = 12) -> str:
+    """About ``size`` words of ``body`` around the first word that matches (the last query
+    word as a prefix), with "…" where it was cut -- as FTS5's snippet() would show it."""
+    tokens = list(_WORD.finditer(body))
+    if not tokens:
+        return body[:80]
+    exact, last = set(words[:-1]), words[-1]
+
+    def hit(w: str) -> bool:
+        w = w.lower()
+        return w in exact or w.startswith(last)
+
+    first = next((i for i, t in enumerate(tokens) if hit(t.group())), 0)
+    start = 0 if first < size - 3 else first - 3
+    end = min(len(tokens), start + size)
+    text_ = body[tokens[start].start() : tokens[end - 1].end()]
+    return ("…" if start > 0 else "") + text_ + ("…" if end < len(tokens) else "")
+
+
 def _best(rows: Iterable[Sequence[Any]], scored: dict[int, tuple[float, str]]) -> None:
     for cid, rank, snippet in rows:
         if cid not in scored or rank > scored[cid][0]:
@@ -89,15 +108,12 @@ def _sqlite(s: Session, words: list[str], limit: int) -> dict[int, tuple[float, 
     ).all()
     if top:
         rank_of = {r[0]: float(r[1]) for r in top}
-        snippets = s.execute(
-            text(
-                "SELECT f.rowid, m.conversation_id, snippet(messages_fts, 0, '', '', '…', 12)"
-                " FROM messages_fts f JOIN messages m ON m.id = f.rowid"
-                " WHERE messages_fts MATCH :q AND f.rowid IN :ids"
-            ).bindparams(bindparam("ids", expanding=True)),
-            {"q": match, "ids": list(rank_of)},
+        bodies = s.execute(
+            select(Message.id, Message.conversation_id, Message.body).where(
+                Message.id.in_(list(rank_of))
+            )
         ).all()
-        _best([(cid, rank_of[mid], snip) for mid, cid, snip in snippets], scored)
+        _best([(cid, rank_of[mid], snippet(body, words)) for mid, cid, body in bodies], scored)
     subjects = s.execute(
         text(
             "SELECT id, rank, subject FROM (SELECT rowid AS id, -bm25(conversations_fts) * 2"
