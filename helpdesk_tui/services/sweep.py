@@ -26,9 +26,13 @@ Exactly once, whatever the number of schedulers:
   for the clock behind the conversation's deadline once it enters its last share; an e-mail
   to the assignee, or to the team's leads when unassigned.
 
-Each conversation is handled in its own SAVEPOINT inside a chunk transaction; a failure rolls
-back that conversation only (the next sweep retries it), and if the chunk itself cannot
-commit, its conversations are retried one transaction each.
+Escalations are set-based: ``ESCALATION_CHUNK`` (500) conversations per transaction, a handful
+of statements whatever their number (the escalations with one ``INSERT ... ON CONFLICT DO
+NOTHING RETURNING``, then the conversation updates, team events, outbox rows and audit events
+of the rows actually inserted, each one executemany, and one clock recompute). A chunk that
+fails is redone one conversation a transaction, so a failing conversation rolls back alone and
+the rest land (the next sweep retries it). At-risk alerts and the other jobs using
+``run_per_item`` handle each item in its own SAVEPOINT inside a chunk transaction.
 """
 
 from __future__ import annotations
