@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -40,3 +41,27 @@ def record(
             at=at or utcnow(),
         )
     )
+
+
+def record_many(session: Session, events: list[dict[str, Any]]) -> None:
+    """Append several events in one statement; each dict holds :func:`record`'s arguments
+    (``actor`` a name, as for the scheduler) and is stored exactly as ``record`` stores it."""
+    if not events:
+        return
+    rows = []
+    for e in events:
+        rows.append(
+            {
+                "actor": str(e["actor"]),
+                "actor_agent_id": None,
+                "action": e["action"],
+                "target_type": e["target_type"],
+                "target_id": str(e["target_id"]),
+                "before": e.get("before"),
+                "after": e.get("after"),
+                "allowed": e.get("allowed", True),
+                "detail": str(e.get("detail", ""))[:500],
+                "at": e.get("at") or utcnow(),
+            }
+        )
+    session.execute(insert(cast(Table, AuditEvent.__table__)), rows)

@@ -100,6 +100,54 @@ def insert_ignore(
     return session.execute(stmt.returning(table.c.id)).scalar()
 
 
+def _dialect_insert(session: Session, table: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+def insert_ignore_many(
+    session: Session,
+    table: Any,
+    rows: list[dict[str, Any]],
+    conflict: list[str],
+    returning: list[str],
+) -> list[Any]:
+    """``INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING ...`` for many rows at once
+    (SQLAlchemy batches them into multi-row statements): the ``returning`` columns of the rows
+    actually inserted. A conflicting row returns nothing, so callers identify rows by their
+    own columns, not by position."""
+    if not rows:
+        return []
+    stmt = (
+        _dialect_insert(session, table)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(*(table.c[c] for c in returning))
+    )
+    return list(session.execute(stmt, rows).all())
+
+
+#: Every outbox column a queued row sets; rows of both kinds get all of them, so that a mix of
+#: e-mails and outbound records is one executemany statement (in the given order).
+_OUTBOX_DEFAULTS: dict[str, Any] = {"message_id": None, "subject": "", "last_error": None}
+
+
+def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Queue rows built by :func:`email_row` / :func:`outbound_row` in one statement, each once
+    per idempotency key (an existing key is left alone, as ``enqueue_email`` does)."""
+    if not rows:
+        return
+    full = [{**_OUTBOX_DEFAULTS, **r} for r in rows]
+    stmt = _dialect_insert(session, table(OutboxItem)).on_conflict_do_nothing(
+        index_elements=["idempotency_key"]
+    )
+    session.execute(stmt, full)
+
+
 def header_text(value: str, limit: int = 200) -> str:
     """One line, no control characters: safe for a Subject header."""
     return _CONTROL.sub(" ", value).strip()[:limit]
@@ -131,22 +179,39 @@ def enqueue_email(
     return insert_ignore(
         session,
         table(OutboxItem),
-        {
-            "idempotency_key": key[:200],
-            "channel": "email",
-            "type": type,
-            "conversation_id": conversation_id,
-            "recipient": (to or "")[:320],
-            "subject": header_text(subject, 500),
-            "body": body,
-            "payload": payload,
-            "status": PENDING if to else SKIPPED,
-            "last_error": None if to else missing[:500],
-            "next_attempt_at": now,
-            "created_at": now,
-        },
+        email_row(key=key, to=to, subject=subject, body=body, type=type, now=now,
+                  conversation_id=conversation_id, payload=payload, missing=missing),
         ["idempotency_key"],
-    )
+    )  # fmt: skip
+
+
+def email_row(
+    *,
+    key: str,
+    to: str | None,
+    subject: str,
+    body: str,
+    type: str,
+    now: datetime,
+    conversation_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    missing: str = "no e-mail address",
+) -> dict[str, Any]:
+    """The outbox row of one e-mail (see :func:`enqueue_email`, :func:`enqueue_many`)."""
+    return {
+        "idempotency_key": key[:200],
+        "channel": "email",
+        "type": type,
+        "conversation_id": conversation_id,
+        "recipient": (to or "")[:320],
+        "subject": header_text(subject, 500),
+        "body": body,
+        "payload": payload,
+        "status": PENDING if to else SKIPPED,
+        "last_error": None if to else missing[:500],
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 def enqueue_outbound(
@@ -165,21 +230,37 @@ def enqueue_outbound(
     return insert_ignore(
         session,
         table(OutboxItem),
-        {
-            "idempotency_key": key[:200],
-            "channel": "outbound",
-            "type": type,
-            "conversation_id": conversation_id,
-            "message_id": message_id,
-            "recipient": recipient[:320],
-            "body": body,
-            "payload": payload,
-            "status": PENDING,
-            "next_attempt_at": now,
-            "created_at": now,
-        },
+        outbound_row(key=key, type=type, recipient=recipient, body=body, now=now,
+                     conversation_id=conversation_id, message_id=message_id, payload=payload),
         ["idempotency_key"],
-    )
+    )  # fmt: skip
+
+
+def outbound_row(
+    *,
+    key: str,
+    type: str,
+    recipient: str,
+    body: str,
+    now: datetime,
+    conversation_id: int | None = None,
+    message_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The outbox row of one outbound record (see :func:`enqueue_outbound`)."""
+    return {
+        "idempotency_key": key[:200],
+        "channel": "outbound",
+        "type": type,
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "recipient": recipient[:320],
+        "body": body,
+        "payload": payload,
+        "status": PENDING,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 # -- seller notices for new buyer inquiries ------------------------------------------------------
@@ -563,12 +644,16 @@ __all__ = [
     "build_message",
     "connect",
     "deliver",
+    "email_row",
     "enqueue_email",
+    "enqueue_many",
     "enqueue_outbound",
     "header_text",
     "insert_ignore",
+    "insert_ignore_many",
     "message_id_for",
     "notify_new_inquiries",
+    "outbound_row",
     "party_address",
     "send_pending",
 ]

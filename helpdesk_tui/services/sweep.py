@@ -26,9 +26,13 @@ Exactly once, whatever the number of schedulers:
   for the clock behind the conversation's deadline once it enters its last share; an e-mail
   to the assignee, or to the team's leads when unassigned.
 
-Each conversation is handled in its own SAVEPOINT inside a chunk transaction; a failure rolls
-back that conversation only (the next sweep retries it), and if the chunk itself cannot
-commit, its conversations are retried one transaction each.
+Escalations are set-based: ``ESCALATION_CHUNK`` (500) conversations per transaction, a handful
+of statements whatever their number (the escalations with one ``INSERT ... ON CONFLICT DO
+NOTHING RETURNING``, then the conversation updates, team events, outbox rows and audit events
+of the rows actually inserted, each one executemany, and one clock recompute). A chunk that
+fails is redone one conversation a transaction, so a failing conversation rolls back alone and
+the rest land (the next sweep retries it). At-risk alerts and the other jobs using
+``run_per_item`` handle each item in its own SAVEPOINT inside a chunk transaction.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, case, or_, select, true, update
+from sqlalchemy import and_, bindparam, case, or_, select, true, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from db.enums import ClockState, Kind, Role, Target
 from db.models import (
@@ -50,6 +55,8 @@ from db.models import (
     Conversation,
     ConversationEvent,
     Escalation,
+    Listing,
+    Party,
     SlaClock,
     Team,
 )
@@ -57,9 +64,11 @@ from helpdesk_tui.scheduler_settings import SchedulerSettings
 from helpdesk_tui.services import audit, sla
 from helpdesk_tui.services.context import Context
 from helpdesk_tui.services.notify import (
+    email_row,
     enqueue_email,
-    enqueue_outbound,
-    insert_ignore,
+    enqueue_many,
+    insert_ignore_many,
+    outbound_row,
     party_address,
     table,
 )
@@ -313,117 +322,238 @@ def _team_id(s: Session, name: str | None) -> int | None:
     return s.scalar(select(Team.id).where(Team.name == name))
 
 
+@dataclass(frozen=True)
+class _Conv:
+    """What an escalation reads of a conversation (one set-based query per chunk)."""
+
+    id: int
+    external_id: str
+    kind: str
+    subject: str
+    priority: str
+    team_id: int | None
+    escalation_level: int
+    is_open: bool
+    listing_title: str | None
+    seller_external_id: str | None
+    seller_email: str | None
+
+
+def _load_conversations(s: Session, ids: list[int]) -> dict[int, _Conv]:
+    """The conversations with their listing's title and the seller (the counterpart, else the
+    listing's seller)."""
+    counterpart = aliased(Party)
+    lister = aliased(Party)
+    rows = s.execute(
+        select(
+            Conversation.id,
+            Conversation.external_id,
+            Conversation.kind,
+            Conversation.subject,
+            Conversation.priority,
+            Conversation.team_id,
+            Conversation.escalation_level,
+            Conversation.is_open,
+            Listing.title,
+            Listing.id,
+            counterpart.external_id,
+            counterpart.email,
+            lister.external_id,
+            lister.email,
+        )
+        .outerjoin(Listing, Listing.id == Conversation.listing_id)
+        .outerjoin(counterpart, counterpart.id == Conversation.counterpart_id)
+        .outerjoin(lister, lister.id == Listing.seller_id)
+        .where(Conversation.id.in_(ids))
+    ).all()
+    out: dict[int, _Conv] = {}
+    for r in rows:
+        (conv_id, ext, kind, subject, priority, team_id, level, is_open, title, listing_id,
+         cp_ext, cp_email, ls_ext, ls_email) = r  # fmt: skip
+        if cp_ext is not None:
+            seller_ext, seller_email = cp_ext, cp_email
+        elif listing_id is not None:
+            seller_ext, seller_email = ls_ext, ls_email
+        else:
+            seller_ext, seller_email = None, None
+        out[conv_id] = _Conv(
+            conv_id, ext, kind, subject, priority, team_id, level, bool(is_open),
+            title if listing_id is not None else None, seller_ext, seller_email,
+        )  # fmt: skip
+    return out
+
+
+#: Conversations escalated in one transaction (set-based); a chunk that fails is redone one
+#: conversation a transaction, so a poisoned conversation rolls back alone.
+ESCALATION_CHUNK = 500
+
+
 def escalate(
-    ctx: Context, cfg: SchedulerSettings, now: datetime, report: SweepReport | None = None
+    ctx: Context,
+    cfg: SchedulerSettings,
+    now: datetime,
+    report: SweepReport | None = None,
+    *,
+    chunk: int = ESCALATION_CHUNK,
 ) -> SweepReport:
-    """Create every due automatic escalation once, one SAVEPOINT per conversation."""
+    """Create every due automatic escalation once: set-based, one transaction per ``chunk``
+    conversations; a chunk that fails is retried one conversation a transaction."""
     report = report or SweepReport()
     with ctx.db.read() as s:
         wanted = escalation_candidates(s, cfg, now)
     if not wanted:
         return report
-    support_team = ctx.settings.routing.get(Kind.USER_ADMIN.value)
-    levels_made: dict[int, list[int]] = {}  # per conversation; counted once committed
+    ids = list(wanted)
 
-    def one(s: Session, conv_id: int) -> bool:
-        # re-read inside the transaction: an agent may have answered since the candidate query
-        levels = escalation_candidates(s, cfg, now, [conv_id]).get(conv_id, set())
-        if not levels:
-            return False
-        conv = s.get(Conversation, conv_id)
+    def count(made: dict[int, list[int]]) -> None:
+        for levels in made.values():
+            for level in levels:
+                report.escalated[level] = report.escalated.get(level, 0) + 1
+
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        try:
+            made = ctx.db.write(lambda s, p=part: _escalate_set(ctx, cfg, s, p, now))  # type: ignore[misc]
+        except Exception as exc:
+            if len(part) == 1:
+                log.exception("conversation %s failed", part[0])
+                report.failed[part[0]] = _short(exc)
+                continue
+            log.warning("escalating %d conversations failed (%s): one by one", len(part), exc)
+            for conv_id in part:
+                try:
+                    one = ctx.db.write(lambda s, i=conv_id: _escalate_set(ctx, cfg, s, [i], now))  # type: ignore[misc]
+                except Exception as one_exc:
+                    log.exception("conversation %s failed", conv_id)
+                    report.failed[conv_id] = _short(one_exc)
+                    continue
+                count(one)
+            continue
+        count(made)
+    return report
+
+
+def _escalate_set(
+    ctx: Context, cfg: SchedulerSettings, s: Session, part: list[int], now: datetime
+) -> dict[int, list[int]]:
+    """Escalate the conversations ``part`` in the caller's transaction, a handful of statements
+    whatever their number; returns conversation id -> levels this call created."""
+    # re-read inside the transaction: an agent may have answered since the candidate query
+    due = escalation_candidates(s, cfg, now, part)
+    if not due:
+        return {}
+    convs = _load_conversations(s, list(due))
+    support_team: int | None = None
+    if any(c.kind == Kind.BUYER_SELLER.value for c in convs.values()):
+        support_team = _team_id(s, ctx.settings.routing.get(Kind.USER_ADMIN.value))
+    leads: dict[int | None, Agent | None] = {}
+    admin: list[Agent | None] = []
+
+    def lead(team_id: int | None) -> Agent | None:
+        if team_id not in leads:
+            leads[team_id] = _lead_of(s, team_id)
+        return leads[team_id]
+
+    def management() -> Agent | None:
+        if not admin:
+            admin.append(_admin(s))
+        return admin[0]
+
+    # what each escalation would be: (conversation, level) -> (to, reason, team)
+    plan: dict[tuple[int, int], tuple[Agent | None, str, int | None]] = {}
+    rows: list[dict[str, object]] = []
+    for conv_id in sorted(due):
+        conv = convs.get(conv_id)
         if conv is None or not conv.is_open:
-            return False
-        routed_team: int | None = None
-        if conv.kind == Kind.BUYER_SELLER.value:
-            routed_team = _team_id(s, support_team)
-        team_id = routed_team if routed_team is not None else conv.team_id
-        made: list[tuple[int, int, Agent | None, str]] = []
-        for level in sorted(levels):
+            continue
+        routed = support_team if conv.kind == Kind.BUYER_SELLER.value else None
+        team_id = routed if routed is not None else conv.team_id
+        for level in sorted(due[conv_id]):
             if conv.kind == Kind.BUYER_SELLER.value:
                 reason = "seller_unresponsive"
             else:
                 reason = "sla_breached" if level == 1 else "still_unanswered"
-            to = _lead_of(s, team_id) if level == 1 else _admin(s)
-            esc_id = insert_ignore(
-                s,
-                table(Escalation),
-                {
-                    "conversation_id": conv_id,
-                    "level": level,
-                    "reason": reason,
-                    "by_agent_id": None,
-                    "to_agent_id": to.id if to else None,
-                    "to_team_id": team_id,
-                    "automatic": True,
-                    "created_at": now,
-                },
-                ["conversation_id", "level"],
-            )
-            if esc_id is not None:
-                made.append((level, esc_id, to, reason))
-        if not made:
-            return False  # another scheduler did it
-        old_level, old_team = conv.escalation_level, conv.team_id
-        new_level = max(old_level, *(m[0] for m in made))
-        values: dict[str, object] = {
-            "escalation_level": case(
-                (Conversation.escalation_level < new_level, new_level),
-                else_=Conversation.escalation_level,
-            ),
-            "version": Conversation.version + 1,
-            "updated_at": now,
-        }
-        if routed_team is not None and routed_team != old_team:
-            values["team_id"] = routed_team
-            names = dict(
-                s.execute(
-                    select(Team.id, Team.name).where(
-                        Team.id.in_([t for t in (old_team, routed_team) if t])
-                    )
-                ).all()
-            )
-            s.add(
-                ConversationEvent(
-                    conversation_id=conv_id,
-                    field="team",
-                    old=names.get(old_team) if old_team else None,
-                    new=names.get(routed_team),
-                    at=now,
-                )
-            )
-        s.execute(update(table(Conversation)).where(Conversation.id == conv_id).values(**values))
-        levels_made[conv_id] = [m[0] for m in made]
-        for level, esc_id, to, reason in made:
-            _escalation_mail(s, conv, level, esc_id, to, reason, now)
-            audit.record(
-                s,
-                ACTOR,
-                "conversation.escalate",
-                "conversation",
-                conv_id,
-                before={"level": old_level},
-                after={"level": level, "to": to.username if to else None, "automatic": True},
-                detail=reason,
-            )
+            to = lead(team_id) if level == 1 else management()
+            plan[(conv_id, level)] = (to, reason, team_id)
+            rows.append({
+                "conversation_id": conv_id, "level": level, "reason": reason,
+                "by_agent_id": None, "to_agent_id": to.id if to else None,
+                "to_team_id": team_id, "automatic": True, "created_at": now,
+            })  # fmt: skip
+    # the fence: only an escalation actually inserted here has effects (another scheduler's
+    # rows conflict and return nothing)
+    inserted = insert_ignore_many(
+        s, table(Escalation), rows, ["conversation_id", "level"],
+        ["id", "conversation_id", "level"],
+    )  # fmt: skip
+    if not inserted:
+        return {}
+    made: dict[int, list[tuple[int, int]]] = defaultdict(list)  # conv -> [(level, esc id)]
+    for esc_id, conv_id, level in inserted:
+        made[conv_id].append((level, esc_id))
+    team_names: dict[int, str] = {}
+    if support_team is not None:
+        team_names = {tid: name for tid, name in s.execute(select(Team.id, Team.name))}
+    level_rows: list[dict[str, object]] = []
+    routed_rows: list[dict[str, object]] = []
+    team_events: list[dict[str, object]] = []
+    outbox: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    for conv_id in sorted(made):
+        conv = convs[conv_id]
+        levels = sorted(made[conv_id])
+        new_level = max(conv.escalation_level, *(lv for lv, _ in levels))
+        routed = support_team if conv.kind == Kind.BUYER_SELLER.value else None
+        if routed is not None and routed != conv.team_id:
+            routed_rows.append({"b_id": conv_id, "b_level": new_level, "b_team": routed})
+            team_events.append({
+                "conversation_id": conv_id, "field": "team",
+                "old": team_names.get(conv.team_id) if conv.team_id else None,
+                "new": team_names.get(routed), "actor_agent_id": None, "at": now,
+            })  # fmt: skip
+        else:
+            level_rows.append({"b_id": conv_id, "b_level": new_level})
+        for level, esc_id in levels:
+            to, reason, _team = plan[(conv_id, level)]
+            _escalation_mail(s, conv, level, esc_id, to, reason, now, outbox)
+            audits.append({
+                "actor": ACTOR, "action": "conversation.escalate",
+                "target_type": "conversation", "target_id": conv_id,
+                "before": {"level": conv.escalation_level},
+                "after": {"level": level, "to": to.username if to else None, "automatic": True},
+                "detail": reason,
+            })  # fmt: skip
         if conv.kind == Kind.BUYER_SELLER.value:
-            _notify_seller(ctx, cfg, s, conv, now)
-        return True
-
-    def after(s: Session, ids: list[int]) -> None:
-        sla.recompute(s, ctx.settings, ids, cause="automatic escalation")
-
-    result = run_per_item(ctx, list(wanted), one, after=after)
-    for conv_id in result.done:
-        for level in levels_made.get(conv_id, []):
-            report.escalated[level] = report.escalated.get(level, 0) + 1
-    report.failed.update(result.failed)
-    return report
+            _notify_seller(ctx, cfg, s, conv, now, outbox)
+    if team_events:
+        s.execute(table(ConversationEvent).insert(), team_events)
+    conv_t = table(Conversation)
+    bump: dict[str, object] = {
+        "escalation_level": case(
+            (conv_t.c.escalation_level < bindparam("b_level"), bindparam("b_level")),
+            else_=conv_t.c.escalation_level,
+        ),
+        "version": conv_t.c.version + 1,
+        "updated_at": now,
+    }
+    by_id = conv_t.c.id == bindparam("b_id")
+    if level_rows:
+        s.execute(update(conv_t).where(by_id).values(**bump), level_rows)
+    if routed_rows:
+        s.execute(
+            update(conv_t).where(by_id).values(**bump, team_id=bindparam("b_team")), routed_rows
+        )
+    enqueue_many(s, outbox)
+    audit.record_many(s, audits)
+    sla.recompute(s, ctx.settings, list(made), cause="automatic escalation")
+    return {conv_id: sorted(lv for lv, _ in made[conv_id]) for conv_id in made}
 
 
 def _escalation_mail(
-    s: Session, conv: Conversation, level: int, esc_id: int, to: Agent | None, reason: str,
-    now: datetime,
+    s: Session, conv: _Conv, level: int, esc_id: int, to: Agent | None, reason: str,
+    now: datetime, outbox: list[dict[str, Any]],
 ) -> None:  # fmt: skip
+    """Add the e-mail telling ``to`` of the escalation to ``outbox`` (queued with the chunk)."""
     if to is None:
         return
     what = {
@@ -431,58 +561,66 @@ def _escalation_mail(
         "sla_breached": "its SLA deadline has passed",
         "still_unanswered": "it is still unanswered well past its deadline",
     }.get(reason, reason)
-    enqueue_email(
-        s,
-        key=f"email:escalation:{esc_id}:{to.id}",
-        to=to.email,
-        subject=f"[helpdesk] Escalated to level {level}: {conv.subject}",
-        body=(
-            f'Hi {to.display_name},\n\nConversation {conv.external_id} ("{conv.subject}", '
-            f"{conv.kind}, priority {conv.priority}) was escalated to you automatically (level "
-            f"{level}): {what}.\n\nOpen it in the console: helpdesk, then search "
-            f"{conv.external_id}.\n"
-        ),
-        type="escalation",
-        now=now,
-        conversation_id=conv.id,
-        payload={"escalation": esc_id, "level": level, "reason": reason},
-        missing=f"agent {to.username} has no e-mail address",
+    outbox.append(
+        email_row(
+            key=f"email:escalation:{esc_id}:{to.id}",
+            to=to.email,
+            subject=f"[helpdesk] Escalated to level {level}: {conv.subject}",
+            body=(
+                f'Hi {to.display_name},\n\nConversation {conv.external_id} ("{conv.subject}", '
+                f"{conv.kind}, priority {conv.priority}) was escalated to you automatically "
+                f"(level {level}): {what}.\n\nOpen it in the console: helpdesk, then search "
+                f"{conv.external_id}.\n"
+            ),
+            type="escalation",
+            now=now,
+            conversation_id=conv.id,
+            payload={"escalation": esc_id, "level": level, "reason": reason},
+            missing=f"agent {to.username} has no e-mail address",
+        )
     )
 
 
 def _notify_seller(
-    ctx: Context, cfg: SchedulerSettings, s: Session, conv: Conversation, now: datetime
-) -> None:
-    seller = conv.counterpart or (conv.listing.seller if conv.listing else None)
-    if seller is None:
+    ctx: Context, cfg: SchedulerSettings, s: Session, conv: _Conv, now: datetime,
+    outbox: list[dict[str, Any]],
+) -> None:  # fmt: skip
+    """Add the seller's outbound notification and e-mail to ``outbox``."""
+    if conv.seller_external_id is None:
         return
-    title = conv.listing.title if conv.listing else conv.subject
+    title = conv.listing_title if conv.listing_title is not None else conv.subject
     body = (
         f'A buyer has been waiting for your reply about "{title}" for more than the 4 hours '
         "we promise. Our support team has stepped in; please reply to the buyer as soon as "
         "you can."
     )
-    enqueue_outbound(
-        s,
-        key=f"seller-unresponsive:{conv.id}",
-        type="notification",
-        recipient=seller.external_id,
-        body=body,
-        now=now,
-        conversation_id=conv.id,
-        payload={"system": True, "to": {"id": seller.external_id, "role": "seller"},
-                 "reason": "seller_unresponsive"},
-    )  # fmt: skip
-    enqueue_email(
-        s,
-        key=f"email:seller-unresponsive:{conv.id}",
-        to=party_address(seller.email, seller.external_id, cfg.smtp),
-        subject=f"A buyer is waiting for your reply: {title}",
-        body=body,
-        type="seller_unresponsive",
-        now=now,
-        conversation_id=conv.id,
-        missing=f"seller {seller.external_id} has no e-mail address",
+    seller = conv.seller_external_id
+    outbox.append(
+        outbound_row(
+            key=f"seller-unresponsive:{conv.id}",
+            type="notification",
+            recipient=seller,
+            body=body,
+            now=now,
+            conversation_id=conv.id,
+            payload={
+                "system": True,
+                "to": {"id": seller, "role": "seller"},
+                "reason": "seller_unresponsive",
+            },
+        )
+    )
+    outbox.append(
+        email_row(
+            key=f"email:seller-unresponsive:{conv.id}",
+            to=party_address(conv.seller_email, seller, cfg.smtp),
+            subject=f"A buyer is waiting for your reply: {title}",
+            body=body,
+            type="seller_unresponsive",
+            now=now,
+            conversation_id=conv.id,
+            missing=f"seller {seller} has no e-mail address",
+        )
     )
 
 

@@ -289,3 +289,35 @@ def test_breach_of_recomputed_clock_uses_new_deadline(people: Context) -> None:
     assert report.breached == 1 and report.escalated[1] == 1
     assert rows(ctx, Escalation)[0].created_at == at(minutes=61)
     assert timedelta(0) < at(minutes=61) - at(minutes=60)
+
+
+def test_failed_chunk_is_redone_one_conversation_at_a_time(
+    people: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Set-based chunks of 2: the chunk holding the poisoned conversation fails whole and is
+    redone per conversation; every other conversation, in any chunk, is escalated once."""
+    ctx = people
+    must_ingest(ctx, *(message(f"m-{i}", f"c-{i}", sent_at=i) for i in range(1, 6)))
+    bad = conversation(ctx, "c-3").id
+    real = sweep._escalation_mail
+
+    def flaky(s: Any, conv: Any, *args: Any) -> None:
+        if conv.id == bad:
+            raise RuntimeError("poisoned")
+        real(s, conv, *args)
+
+    monkeypatch.setattr(sweep, "_escalation_mail", flaky)
+    sweep.mark_breaches(ctx, at(hours=25))
+    report = sweep.escalate(ctx, CFG, at(hours=25), chunk=2)
+    assert report.escalated[1] == 4 and list(report.failed) == [bad]
+    assert n(ctx, Escalation) == 4
+    assert n(ctx, Escalation, Escalation.conversation_id == bad) == 0
+    assert n(ctx, OutboxItem, OutboxItem.conversation_id == bad) == 0
+    assert n(ctx, AuditEvent, AuditEvent.target_id == str(bad)) == 0
+    assert n(ctx, OutboxItem, OutboxItem.type == "escalation") == 4
+    assert n(ctx, AuditEvent, AuditEvent.action == "conversation.escalate") == 4
+
+    monkeypatch.setattr(sweep, "_escalation_mail", real)
+    again = sweep.escalate(ctx, CFG, at(hours=25, minutes=1), chunk=2)
+    assert again.escalated[1] == 1 and not again.failed
+    assert n(ctx, Escalation) == 5
