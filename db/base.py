@@ -64,7 +64,7 @@ def _sqlite_utc(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        if len(value) > 19 and value[-6] in "+-" or value.endswith("Z"):
+        if (len(value) > 19 and value[-6] in "+-") or value.endswith("Z"):
             return datetime.fromisoformat(value).astimezone(UTC)
         try:
             parsed = datetime.fromisoformat(value + "+00:00")
