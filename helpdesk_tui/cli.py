@@ -455,7 +455,7 @@ def flags_list(env: Env, show_all: bool) -> None:
     for r in rows:
         when = r.flagged_at.strftime("%Y-%m-%d %H:%M")
         flag, reason = clean(r.flag, single_line=True), clean(r.reason, single_line=True)
-        decision = r.decision or "pending"
+        decision = r.state
         click.echo(f"{flag[:14]:<14} {r.target:<8} {when:<17} {decision:<10} {reason[:30]}")
     click.echo(f"{len(rows)} flag(s)")
 

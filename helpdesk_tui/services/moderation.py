@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from db.enums import Kind, MessageRole, Role, Status, Via
@@ -199,10 +199,18 @@ class FlagRow:
     due_at: datetime | None
     decision: str | None
     decided_by: str | None
+    open: bool = True
+
+    @property
+    def state(self) -> str:
+        """The decision, or ``pending`` while the case is open (``closed`` if it was resolved
+        without a decision, e.g. by a status change)."""
+        return self.decision or ("pending" if self.open else "closed")
 
 
 def list_flags(ctx: Context, *, pending_only: bool = True, limit: int = 200) -> list[FlagRow]:
-    """Flags, oldest first; pending ones (no decision yet) unless ``pending_only`` is off."""
+    """Flags, oldest first; pending ones (no decision, case open) unless ``pending_only`` is
+    off."""
     from sqlalchemy import case
 
     target = case(
@@ -219,6 +227,7 @@ def list_flags(ctx: Context, *, pending_only: bool = True, limit: int = 200) -> 
             Conversation.due_at,
             Flag.decision,
             Agent.username,
+            Conversation.is_open,
         )
         .outerjoin(Conversation, Conversation.id == Flag.conversation_id)
         .outerjoin(Agent, Agent.id == Flag.decided_by_id)
@@ -226,6 +235,6 @@ def list_flags(ctx: Context, *, pending_only: bool = True, limit: int = 200) -> 
         .limit(limit)
     )
     if pending_only:
-        q = q.where(Flag.decision.is_(None))
+        q = q.where(Flag.decision.is_(None), Conversation.is_open == true())
     with ctx.db.read() as s:
-        return [FlagRow(*r) for r in s.execute(q)]
+        return [FlagRow(*r[:7], open=bool(r[7])) for r in s.execute(q)]
