@@ -67,23 +67,11 @@ def _login() -> str:
         return "agent"
 
 
-def _sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL (None for other databases and in-memory ones)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:
-        return None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database).expanduser()
-
-
 def _require_sqlite_file(url: str) -> None:
+    from db.engine import sqlite_path
     from helpdesk_tui.errors import HelpdeskError
 
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None and not path.exists():
         raise HelpdeskError(
             f"database file {path} does not exist: check the path, or create it with "
@@ -92,8 +80,11 @@ def _require_sqlite_file(url: str) -> None:
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    from db.engine import sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _check_reachable(db: Any) -> None:

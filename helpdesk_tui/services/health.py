@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.engine import make_url
 
-from db.engine import Database, open_database, redact
+from db.engine import Database, open_database, redact, sqlite_path
 from db.enums import ClockState, Target
 from db.models import Conversation, SchedulerState, SlaClock
 from helpdesk_tui.services.context import Context
@@ -86,8 +85,8 @@ def open_for_check(url: str) -> Database:
     """Open ``url`` without creating anything: a missing SQLite file is an error here."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        name = parsed.database or ""
-        if not name or name == ":memory:" or not Path(name).expanduser().is_file():
+        path = sqlite_path(url)
+        if path is None or not path.is_file():
             raise Unavailable(f"no database at {redact(url)}")
     try:
         db = open_database(url, pool_size=1)

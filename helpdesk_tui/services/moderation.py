@@ -9,9 +9,9 @@ from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from db.enums import Kind, MessageRole, Role, Status, Via
-from db.models import Agent, Conversation, Flag, Listing, Message, OutboxItem, Party
-from helpdesk_tui.errors import InvalidInput
-from helpdesk_tui.services import audit, sla
+from db.models import Agent, Conversation, Flag, Listing, Message, Party
+from helpdesk_tui.errors import InvalidInput, NotFound
+from helpdesk_tui.services import audit, notify, sla
 from helpdesk_tui.services.authz import act, require
 from helpdesk_tui.services.context import Context
 from helpdesk_tui.services.conversations import _check_version, _event, _load
@@ -120,24 +120,23 @@ def decide(
             flag.decided_at = now
             audit.record(s, me, "flag.decide", "flag", flag.id, before={"decision": None},
                          after={"decision": decision, "note": note}, at=now)  # fmt: skip
-            s.add(
-                OutboxItem(
-                    idempotency_key=f"moderation:{flag.external_id}",
-                    channel="outbound",
-                    type="moderation_decision",
-                    conversation_id=conv.id,
-                    recipient=reporter or "",
-                    body=DECISIONS[decision][1],
-                    payload={
-                        "to": {"id": reporter or "", "role": "user"},
-                        "moderation": {
-                            "flag": flag.external_id,
-                            "target": target,
-                            "decision": decision,
-                            "reason": flag.reason,
-                        },
+            notify.enqueue_outbound(
+                s,
+                key=f"moderation:{flag.external_id}",
+                type="moderation_decision",
+                recipient=reporter or "",
+                body=DECISIONS[decision][1],
+                now=now,
+                conversation_id=conv.id,
+                payload={
+                    "to": {"id": reporter or "", "role": "user"},
+                    "moderation": {
+                        "flag": flag.external_id,
+                        "target": target,
+                        "decision": decision,
+                        "reason": flag.reason,
                     },
-                )
+                },
             )
         s.add(
             Message(
@@ -165,19 +164,8 @@ def decide(
     return act(ctx, username, "flag.decide", "conversation", conv_id, fn)
 
 
-def conversation_decision(s: Session, conv: Conversation) -> str | None:
-    """The decision recorded on a moderation case (None while pending)."""
-    return s.scalar(
-        select(Flag.decision)
-        .where(Flag.conversation_id == conv.id, Flag.decision.is_not(None))
-        .limit(1)
-    )
-
-
 def case_id(ctx: Context, ref: str) -> int:
     """The moderation conversation named by its external id (``flag:fl-1``) or its flag id."""
-    from helpdesk_tui.errors import NotFound
-
     with ctx.db.read() as s:
         found = s.scalar(
             select(Conversation.id).where(

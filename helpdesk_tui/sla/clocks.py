@@ -32,12 +32,7 @@ _MODERATION = Target.MODERATION.value
 _RESOLUTION = Target.RESOLUTION.value
 _PENDING = Status.PENDING_CUSTOMER.value
 _RUNNING = ClockState.RUNNING.value
-_ROLE_ORDER = {
-    MessageRole.CUSTOMER.value: 0,
-    MessageRole.SELLER.value: 1,
-    MessageRole.AGENT.value: 2,
-    MessageRole.SYSTEM.value: 3,
-}
+_ROLE_ORDER = {_CUSTOMER: 0, _SELLER: 1, _AGENT: 2, _SYSTEM: 3}
 
 
 @dataclass(frozen=True)
