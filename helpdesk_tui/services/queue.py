@@ -84,7 +84,7 @@ def _filtered(q: Select[Any], f: QueueFilter) -> Select[Any]:
 @lru_cache(maxsize=64)
 def _statements(f: QueueFilter) -> tuple[Select[Any], Select[Any]]:
     """The page and capped-count statements of a filter, built once: constructing them costs
-    more than running them (the instant, limit and offset are bound parameters)."""
+    more than running them (the instant, limit, offset and count cap are bound parameters)."""
     requester = aliased(Party)
     q = (
         select(
@@ -119,7 +119,10 @@ def _statements(f: QueueFilter) -> tuple[Select[Any], Select[Any]]:
     )
     # Count at most COUNT_CAP rows: an exact count of 100,000 open conversations costs more
     # than the page itself; past the cap the total reads "10000+".
-    matching = _filtered(select(Conversation.id), f).limit(COUNT_CAP + 1).subquery()
+    # The cap is bound at each execution (``:cap`` = COUNT_CAP + 1), not built in.
+    matching = (
+        _filtered(select(Conversation.id), f).limit(bindparam("cap", type_=Integer())).subquery()
+    )
     return page_q, select(func.count()).select_from(matching)
 
 
@@ -153,7 +156,7 @@ def fetch_page(
     )
     if offset == 0 and len(rows) < limit:
         return QueuePage(rows, len(rows), offset)
-    total = conn.execute(count_q, {"now": now}).scalar() or 0
+    total = conn.execute(count_q, {"now": now, "cap": COUNT_CAP + 1}).scalar() or 0
     return QueuePage(rows, min(total, COUNT_CAP), offset, total_capped=total > COUNT_CAP)
 
 

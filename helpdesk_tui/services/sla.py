@@ -13,6 +13,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     String,
+    and_,
     bindparam,
     cast,
     delete,
@@ -91,122 +92,123 @@ class _Stored:
     clocks: dict[tuple[str, int], dict[str, object]] = field(default_factory=dict)
 
 
-def _conversations_query() -> Any:
+#: The one read of a recompute: every row it needs, for every conversation in ``ids``, in one
+#: result (one round trip). Rows share one layout, ``src`` says what a row is:
+#:
+#: ====  ===========  ===================================================================
+#: src   what         slots used
+#: ====  ===========  ===================================================================
+#: 0     conversation s1 kind, s2 priority, s3 team calendar, s4 due_for, i1 due_target_s,
+#:                    t1 first escalation, t2 due_at, t3 risk_at, t4 queue_due_at,
+#:                    t5 waiting_since
+#: 1     message      i1 id, t1 sent_at, s1 role, s2 via, s3 external id, b1 internal
+#: 2     change       i1 id, t1 at, s1 field (status/priority), s2 old, s3 new
+#: 3     stored clock s1 target, i1 seq, i2 id, s2 state, s3 priority, b1 business,
+#:                    i3 target_s, t1 started_at, t2 due_at, i4 paused_s, t3 stopped_at,
+#:                    i5 elapsed_s, i6 start_message_id, i7 stop_message_id, s4 policy
+#: 4     clock log    s1 target, i1 seq, s2 event, t1 at
+#: ====  ===========  ===================================================================
+_SLOTS = (
+    *(f"i{n}" for n in range(1, 8)),
+    *(f"s{n}" for n in range(1, 5)),
+    *(f"t{n}" for n in range(1, 6)),
+    "b1",
+)
+_SLOT_TYPES = {"i": Integer, "s": String, "t": UTCDateTime, "b": Boolean}
+
+
+def _slotted(src: int, conversation_id: Any, where: Any, **slots: Any) -> Any:
+    """One arm of the union: ``slots`` placed in the shared layout, typed NULL elsewhere."""
+    columns = [literal_column(str(src)).label("src"), conversation_id.label("conversation_id")]
+    for name in _SLOTS:
+        value = slots.get(name)
+        if value is None:
+            value = cast(null(), _SLOT_TYPES[name[0]]())
+        columns.append(value.label(name))
+    return select(*columns).where(where)
+
+
+def _read_query() -> Any:
+    c, t, m, ev, k, ce = _CONVS, _TEAMS, _MESSAGES, _EVENTS, _CLOCKS, _CLOCK_EVENTS
+    ids = bindparam("ids", expanding=True)
     escalated = (
         select(func.min(_ESCALATIONS.c.created_at))
-        .where(_ESCALATIONS.c.conversation_id == _CONVS.c.id)
+        .where(_ESCALATIONS.c.conversation_id == c.c.id)
         .scalar_subquery()
     )
-    return (
-        select(
-            _CONVS.c.id,
-            _CONVS.c.kind,
-            _CONVS.c.priority,
-            _TEAMS.c.calendar,
-            escalated.label("escalated_at"),
-            *(_CONVS.c[f] for f in _DEADLINE_FIELDS),
-        )
-        .select_from(_CONVS.outerjoin(_TEAMS, _TEAMS.c.id == _CONVS.c.team_id))
-        .where(_CONVS.c.id.in_(bindparam("ids", expanding=True)))
-    )
-
-
-def _history_query() -> Any:
-    """Messages and status/priority changes in one result (``src`` 0 and 1)."""
-    m, ev = _MESSAGES, _EVENTS
-    messages = select(
-        literal_column("0").label("src"),
-        m.c.conversation_id,
-        m.c.id,
-        m.c.sent_at.label("at"),
-        m.c.role.label("a"),
-        m.c.via.label("b"),
-        m.c.external_id.label("c"),
-        m.c.internal.label("flag"),
-    ).where(m.c.conversation_id.in_(bindparam("ids", expanding=True)))
-    events = select(
-        literal_column("1"),
-        ev.c.conversation_id,
-        ev.c.id,
-        ev.c.at,
-        ev.c.field,
-        ev.c.old,
-        ev.c.new,
-        cast(null(), Boolean),
-    ).where(
-        ev.c.conversation_id.in_(bindparam("ids", expanding=True)),
-        ev.c.field.in_(("status", "priority")),
-    )
-    return union_all(messages, events)
-
-
-def _clocks_query() -> Any:
-    """Stored clocks (``src`` 0) and the clock log's marks (``src`` 1) in one result."""
-    k, ce = _CLOCKS, _CLOCK_EVENTS
-    clocks = select(
-        literal_column("0").label("src"),
-        k.c.conversation_id,
-        k.c.target,
-        k.c.seq,
-        k.c.id,
-        k.c.state,
-        k.c.priority,
-        k.c.business,
-        k.c.target_s,
-        k.c.started_at,
-        k.c.due_at,
-        k.c.paused_s,
-        k.c.stopped_at,
-        k.c.elapsed_s,
-        k.c.start_message_id,
-        k.c.stop_message_id,
-        k.c.policy,
-    ).where(k.c.conversation_id.in_(bindparam("ids", expanding=True)))
-    no_int, no_str, no_time = cast(null(), Integer), cast(null(), String), cast(null(), UTCDateTime)
-    marks = select(
-        literal_column("1"),
-        ce.c.conversation_id,
-        ce.c.target,
-        ce.c.seq,
-        no_int,
-        ce.c.event,
-        no_str,
-        cast(null(), Boolean),
-        no_int,
-        ce.c.at,
-        no_time,
-        no_int,
-        no_time,
-        no_int,
-        no_int,
-        no_int,
-        no_str,
-    ).where(ce.c.conversation_id.in_(bindparam("ids", expanding=True)))
-    return union_all(clocks, marks)
+    conversations = _slotted(
+        0, c.c.id, c.c.id.in_(ids),
+        s1=c.c.kind, s2=c.c.priority, s3=t.c.calendar, s4=c.c.due_for, i1=c.c.due_target_s,
+        t1=escalated, t2=c.c.due_at, t3=c.c.risk_at, t4=c.c.queue_due_at, t5=c.c.waiting_since,
+    ).select_from(c.outerjoin(t, t.c.id == c.c.team_id))  # fmt: skip
+    messages = _slotted(
+        1, m.c.conversation_id, m.c.conversation_id.in_(ids),
+        i1=m.c.id, t1=m.c.sent_at, s1=m.c.role, s2=m.c.via, s3=m.c.external_id, b1=m.c.internal,
+    )  # fmt: skip
+    changes = _slotted(
+        2, ev.c.conversation_id,
+        and_(ev.c.conversation_id.in_(ids), ev.c.field.in_(("status", "priority"))),
+        i1=ev.c.id, t1=ev.c.at, s1=ev.c.field, s2=ev.c.old, s3=ev.c.new,
+    )  # fmt: skip
+    clocks = _slotted(
+        3, k.c.conversation_id, k.c.conversation_id.in_(ids),
+        s1=k.c.target, i1=k.c.seq, i2=k.c.id, s2=k.c.state, s3=k.c.priority, b1=k.c.business,
+        i3=k.c.target_s, t1=k.c.started_at, t2=k.c.due_at, i4=k.c.paused_s, t3=k.c.stopped_at,
+        i5=k.c.elapsed_s, i6=k.c.start_message_id, i7=k.c.stop_message_id, s4=k.c.policy,
+    )  # fmt: skip
+    marks = _slotted(
+        4, ce.c.conversation_id, ce.c.conversation_id.in_(ids),
+        s1=ce.c.target, i1=ce.c.seq, s2=ce.c.event, t1=ce.c.at,
+    )  # fmt: skip
+    return union_all(conversations, messages, changes, clocks, marks)
 
 
 #: Built once: a statement object memoizes its cache key, so each execution skips both building
 #: the query and walking it for the compiled-statement cache.
-_CONVERSATIONS_Q = _conversations_query()
-_HISTORY_Q = _history_query()
-_CLOCKS_Q = _clocks_query()
+_READ_Q = _read_query()
 
 
-def _read_facts(
-    conn: Connection, ids: list[int]
-) -> tuple[dict[int, tuple[_ConvRow, ConversationFacts]], dict[int, dict[str, object]]]:
-    """Each conversation's facts and its stored queue fields, with two queries."""
-    convs = conn.execute(_CONVERSATIONS_Q, {"ids": ids}).all()
+@dataclass
+class _Read:
+    """What a recompute reads: facts and stored queue fields of each conversation, stored
+    clocks, and the clock log's marks."""
+
+    facts: dict[int, tuple[_ConvRow, ConversationFacts]]
+    current: dict[int, dict[str, object]]
+    stored: dict[int, dict[tuple[str, int], dict[str, object]]]
+    logged: set[tuple[Any, ...]]
+
+
+def _read(conn: Connection, ids: list[int]) -> _Read:
+    """Everything a recompute of ``ids`` needs, with one query (``_READ_Q``)."""
+    convs: list[tuple[int, str, str, str | None, datetime | None, dict[str, object]]] = []
     messages: dict[int, list[MessageFact]] = defaultdict(list)
     changes: dict[int, list[tuple[datetime, int, str, str | None, str | None]]] = defaultdict(list)
-    for src, conv_id, row_id, at, a, b, c, flag in conn.execute(_HISTORY_Q, {"ids": ids}):
-        if src == 0:
-            messages[conv_id].append(MessageFact(row_id, at, a, bool(flag), b, c or ""))
-        else:
-            changes[conv_id].append((at, row_id, a, b, c))
-    out: dict[int, tuple[_ConvRow, ConversationFacts]] = {}
+    stored: dict[int, dict[tuple[str, int], dict[str, object]]] = defaultdict(dict)
+    logged: set[tuple[Any, ...]] = set()
+    for row in conn.execute(_READ_Q, {"ids": ids}):
+        src, conv_id, i1, i2, i3, i4, i5, i6, i7, s1, s2, s3, s4, t1, t2, t3, t4, t5, b1 = row
+        if src == 1:
+            messages[conv_id].append(MessageFact(i1, t1, s1, bool(b1), s2, s3 or ""))
+        elif src == 4:
+            logged.add((conv_id, s1, i1, s2, t1))
+        elif src == 3:
+            stored[conv_id][(s1, i1)] = {
+                "id": i2, "target": s1, "seq": i1, "state": s2, "priority": s3,
+                "business": None if b1 is None else bool(b1), "target_s": i3,
+                "started_at": t1, "due_at": t2, "paused_s": i4, "stopped_at": t3,
+                "elapsed_s": i5, "start_message_id": i6, "stop_message_id": i7, "policy": s4,
+            }  # fmt: skip
+        elif src == 2:
+            changes[conv_id].append((t1, i1, s1, s2, s3))
+        else:  # the conversation: kind, priority, calendar, first escalation, queue fields
+            convs.append((conv_id, s1, s2, s3, t1, {
+                "due_at": t2, "due_for": s4, "due_target_s": i1, "risk_at": t3,
+                "queue_due_at": t4, "waiting_since": t5,
+            }))  # fmt: skip
+    facts: dict[int, tuple[_ConvRow, ConversationFacts]] = {}
     current: dict[int, dict[str, object]] = {}
-    for conv_id, kind, priority, calendar, escalated_at, *deadline_values in convs:
+    for conv_id, kind, priority, calendar, escalated_at, queue_fields in convs:
         statuses: list[StatusFact] = []
         priorities: list[tuple[datetime, str | None, str | None]] = []
         for at, _id, field_name, old, new in sorted(
@@ -217,43 +219,31 @@ def _read_facts(
             elif field_name == "priority":
                 priorities.append((at, old, new))
         initial = (priorities[0][1] or priority) if priorities else priority
-        facts = ConversationFacts(
-            kind=kind,
-            initial_priority=initial,
-            messages=messages.get(conv_id, []),
-            statuses=statuses,
-            priority_changes=[PriorityFact(at, new or priority) for at, _old, new in priorities],
-            escalated_at=escalated_at,
+        facts[conv_id] = (
+            _ConvRow(conv_id, kind, priority, calendar),
+            ConversationFacts(
+                kind=kind,
+                initial_priority=initial,
+                messages=messages.get(conv_id, []),
+                statuses=statuses,
+                priority_changes=[
+                    PriorityFact(at, new or priority) for at, _old, new in priorities
+                ],
+                escalated_at=escalated_at,
+            ),
         )
-        out[conv_id] = (_ConvRow(conv_id, kind, priority, calendar), facts)
-        current[conv_id] = dict(zip(_DEADLINE_FIELDS, deadline_values, strict=True))
-    return out, current
+        current[conv_id] = queue_fields
+    return _Read(facts, current, stored, logged)
 
 
 def load_facts(
     session: Session, ids: Collection[int]
 ) -> dict[int, tuple[_ConvRow, ConversationFacts]]:
-    """Read the history of many conversations with two set-based queries."""
+    """Read the history of many conversations with one set-based query."""
     if not ids:
         return {}
     session.flush()
-    return _read_facts(session.connection(), sorted(set(ids)))[0]
-
-
-def _read_clocks(
-    conn: Connection, ids: list[int]
-) -> tuple[dict[int, dict[tuple[str, int], dict[str, object]]], set[tuple[Any, ...]]]:
-    stored: dict[int, dict[tuple[str, int], dict[str, object]]] = defaultdict(dict)
-    logged: set[tuple[Any, ...]] = set()
-    names = ("id", *_CLOCK_FIELDS)
-    for src, conv_id, target, seq, *rest in conn.execute(_CLOCKS_Q, {"ids": ids}):
-        if src == 0:
-            row = dict(zip(names, rest, strict=True))
-            row["target"], row["seq"] = target, seq
-            stored[conv_id][(target, seq)] = row
-        else:
-            logged.add((conv_id, target, seq, rest[1], rest[5]))
-    return stored, logged
+    return _read(session.connection(), sorted(set(ids))).facts
 
 
 def recompute(
@@ -261,8 +251,8 @@ def recompute(
 ) -> dict[int, list[Clock]]:
     """Replay the clocks of ``ids``, store them, log what changed, update the queue deadline.
 
-    Reads with three set-based queries (conversations; messages with status and priority
-    changes; stored clocks with their log) and writes only what changed, each kind of row with
+    Reads with one set-based query (conversations, messages, status and priority changes,
+    stored clocks and their log: ``_READ_Q``) and writes only what changed, each kind of row with
     one bulk statement, so that a batch of thousands of conversations costs a few round trips
     and an unchanged conversation writes nothing.
     """
@@ -271,13 +261,13 @@ def recompute(
         return {}
     session.flush()  # pending ORM changes of the caller first
     conn = session.connection()
-    loaded, current = _read_facts(conn, id_list)
-    stored, logged = _read_clocks(conn, id_list)
+    read = _read(conn, id_list)
+    stored, logged, current = read.stored, read.logged, read.current
     writes = _Writes()
     result: dict[int, list[Clock]] = {}
     fraction = settings.policy.at_risk_fraction
     now = utcnow()
-    for conv_id, (row, facts) in loaded.items():
+    for conv_id, (row, facts) in read.facts.items():
         clocks = compute_clocks(facts, settings.policy, settings.calendar(row.calendar))
         result[conv_id] = clocks
         _diff(writes, conv_id, clocks, stored.get(conv_id, {}), logged, cause)
