@@ -15,17 +15,39 @@ driver directly, in the caller's transaction (errors still come back as SQLAlche
   same kind (``IntegrityError`` for a duplicate id, ``DataError``, ...), so callers' retry and
   fallback logic is unchanged.
 
-Only the column types the bulk paths use are supported (integers, booleans, strings, text and
-:class:`db.base.UTCDateTime`); anything else raises ``TypeError``.
+Only the column types the bulk paths use are supported (integers, booleans, strings, text,
+JSON and :class:`db.base.UTCDateTime`); anything else raises ``TypeError``. JSON values are
+stored as SQLAlchemy stores them (``json.dumps``), ``None`` as SQL NULL (read back as
+``None`` all the same). Column defaults set in Python (``default=``) are not applied: rows
+must carry every NOT NULL column.
+
+:func:`in_ids` is the other half of a set-based statement: a list of ids as one bound
+parameter (``= ANY(:ids)`` on PostgreSQL, one array; an expanding ``IN`` on SQLite), so that
+a statement over thousands of ids is not thousands of placeholders for the driver to parse.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Integer, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Connection,
+    Integer,
+    Row,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
 from db.base import UTCDateTime
@@ -58,8 +80,22 @@ def _sqlite_bool(value: object) -> int | None:
     return None if value is None else int(bool(value))
 
 
+def in_ids(column: Any, name: str, postgres: bool) -> ColumnElement[bool]:
+    """``column`` is one of the ids bound as ``name`` (a list): ``= ANY(array)`` on PostgreSQL,
+    an expanding ``IN`` elsewhere. The statement is built per dialect (``postgres``) once."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(BigInteger())))  # type: ignore[no-any-return]
+    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
 def _pg_type(table: Table, name: str) -> str:
     column_type = table.c[name].type
+    if isinstance(column_type, JSON):
+        return "json"
     if isinstance(column_type, UTCDateTime):
         return "timestamptz"
     if isinstance(column_type, Boolean):
@@ -78,6 +114,8 @@ def _sqlite_converter(table: Table, name: str) -> Converter | None:
         return sqlite_datetime
     if isinstance(column_type, Boolean):
         return _sqlite_bool
+    if isinstance(column_type, JSON):
+        return _json
     return None
 
 
@@ -108,6 +146,42 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     conn.exec_driver_sql(
         f"INSERT INTO {table.name} ({cols}) VALUES ({marks})", _sqlite_tuples(table, names, rows)
     )
+
+
+def insert_ignore_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    conflict: Sequence[str],
+    returning: Sequence[str] = (),
+) -> list[Row[Any]]:
+    """``INSERT ... ON CONFLICT (conflict) DO NOTHING [RETURNING returning]`` of ``rows`` (all
+    with the keys of the first one) with one statement: the ``returning`` columns of the rows
+    actually inserted (a conflicting row returns nothing, so identify rows by their columns).
+    PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays)``; SQLite: SQLAlchemy's own
+    multi-row insert (its DBAPI cannot return rows from an executemany)."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    _columns(table, names)
+    _columns(table, [*conflict, *returning])
+    if conn.dialect.name == "postgresql":
+        arrays = ", ".join(f"%(p{i})s::{_pg_type(table, n)}[]" for i, n in enumerate(names))
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+        )
+        if returning:
+            sql += f" RETURNING {', '.join(returning)}"
+        result = conn.exec_driver_sql(sql, _pg_arrays(table, names, rows))
+        return list(result.all()) if returning else []
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    if returning:
+        return list(conn.execute(stmt.returning(*(table.c[c] for c in returning)), rows).all())
+    conn.execute(stmt, rows)
+    return []
 
 
 def update_rows(
@@ -148,12 +222,16 @@ def _pg_copy(
     for row in rows:
         for n in times:
             _aware(row[n])
+    jsons = {i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)}
     sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
     raw: Any = conn.connection.driver_connection
     try:
         with raw.cursor() as cursor, cursor.copy(sql) as copy:
             for row in rows:
-                copy.write_row([row[n] for n in names])
+                values = [row[n] for n in names]
+                for i in jsons:
+                    values[i] = _json(values[i])
+                copy.write_row(values)
     except psycopg.Error as exc:
         raise DBAPIError.instance(
             sql,
@@ -173,6 +251,8 @@ def _pg_arrays(
         column = [row[name] for row in rows]
         if isinstance(table.c[name].type, UTCDateTime):
             column = [_aware(v) for v in column]
+        elif isinstance(table.c[name].type, JSON):
+            column = [_json(v) for v in column]
         params[f"p{i}"] = column
     return params
 

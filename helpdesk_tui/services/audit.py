@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
+from db.bulk import insert_rows
 from db.models import Agent, AuditEvent
 
 
@@ -44,8 +45,9 @@ def record(
 
 
 def record_many(session: Session, events: list[dict[str, Any]]) -> None:
-    """Append several events in one statement; each dict holds :func:`record`'s arguments
-    (``actor`` a name, as for the scheduler) and is stored exactly as ``record`` stores it."""
+    """Append several events in one statement (``db.bulk.insert_rows``: COPY on PostgreSQL);
+    each dict holds :func:`record`'s arguments (``actor`` a name, as for the scheduler) and is
+    stored as ``record`` stores it."""
     if not events:
         return
     rows = []
@@ -64,4 +66,5 @@ def record_many(session: Session, events: list[dict[str, Any]]) -> None:
                 "at": e.get("at") or utcnow(),
             }
         )
-    session.execute(insert(cast(Table, AuditEvent.__table__)), rows)
+    session.flush()
+    insert_rows(session.connection(), cast(Table, AuditEvent.__table__), rows)

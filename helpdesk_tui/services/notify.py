@@ -59,6 +59,7 @@ from sqlalchemy import String, Table, and_, exists, literal, select, true, updat
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
+from db.bulk import insert_ignore_rows
 from db.enums import Kind, Status
 from db.models import Conversation, Message, OutboxItem
 from helpdesk_tui.scheduler_settings import SchedulerSettings, SmtpSettings
@@ -117,23 +118,25 @@ def insert_ignore_many(
     conflict: list[str],
     returning: list[str],
 ) -> list[Any]:
-    """``INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING ...`` for many rows at once
-    (SQLAlchemy batches them into multi-row statements): the ``returning`` columns of the rows
-    actually inserted. A conflicting row returns nothing, so callers identify rows by their
-    own columns, not by position."""
+    """``INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING ...`` for many rows with one
+    statement (``db.bulk.insert_ignore_rows``): the ``returning`` columns of the rows actually
+    inserted. A conflicting row returns nothing, so callers identify rows by their own
+    columns, not by position. Rows carry every column they set (no Python-side defaults)."""
     if not rows:
         return []
-    stmt = (
-        _dialect_insert(session, table)
-        .on_conflict_do_nothing(index_elements=conflict)
-        .returning(*(table.c[c] for c in returning))
-    )
-    return list(session.execute(stmt, rows).all())
+    session.flush()
+    return insert_ignore_rows(session.connection(), table, rows, conflict, returning)
 
 
 #: Every outbox column a queued row sets; rows of both kinds get all of them, so that a mix of
-#: e-mails and outbound records is one executemany statement (in the given order).
-_OUTBOX_DEFAULTS: dict[str, Any] = {"message_id": None, "subject": "", "last_error": None}
+#: e-mails and outbound records is one statement (the model's Python-side defaults included:
+#: the bulk insert does not apply them).
+_OUTBOX_DEFAULTS: dict[str, Any] = {
+    "message_id": None,
+    "subject": "",
+    "last_error": None,
+    "attempts": 0,
+}
 
 
 def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -142,10 +145,7 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     full = [{**_OUTBOX_DEFAULTS, **r} for r in rows]
-    stmt = _dialect_insert(session, table(OutboxItem)).on_conflict_do_nothing(
-        index_elements=["idempotency_key"]
-    )
-    session.execute(stmt, full)
+    insert_ignore_many(session, table(OutboxItem), full, ["idempotency_key"], [])
 
 
 def header_text(value: str, limit: int = 200) -> str:

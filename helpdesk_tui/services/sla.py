@@ -14,7 +14,6 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
-    bindparam,
     cast,
     delete,
     func,
@@ -27,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from db.base import UTCDateTime, utcnow
-from db.bulk import insert_rows, update_rows
+from db.bulk import in_ids, insert_rows, update_rows
 from db.enums import ClockState
 from db.models import (
     NO_DEADLINE,
@@ -128,36 +127,39 @@ def _slotted(src: int, conversation_id: Any, where: Any, **slots: Any) -> Any:
     return select(*columns).where(where)
 
 
-def _read_query() -> Any:
+def _read_query(postgres: bool) -> Any:
     c, t, m, ev, k, ce = _CONVS, _TEAMS, _MESSAGES, _EVENTS, _CLOCKS, _CLOCK_EVENTS
-    ids = bindparam("ids", expanding=True)
+
+    def of(column: Any) -> Any:
+        return in_ids(column, "ids", postgres)
+
     escalated = (
         select(func.min(_ESCALATIONS.c.created_at))
         .where(_ESCALATIONS.c.conversation_id == c.c.id)
         .scalar_subquery()
     )
     conversations = _slotted(
-        0, c.c.id, c.c.id.in_(ids),
+        0, c.c.id, of(c.c.id),
         s1=c.c.kind, s2=c.c.priority, s3=t.c.calendar, s4=c.c.due_for, i1=c.c.due_target_s,
         t1=escalated, t2=c.c.due_at, t3=c.c.risk_at, t4=c.c.queue_due_at, t5=c.c.waiting_since,
     ).select_from(c.outerjoin(t, t.c.id == c.c.team_id))  # fmt: skip
     messages = _slotted(
-        1, m.c.conversation_id, m.c.conversation_id.in_(ids),
+        1, m.c.conversation_id, of(m.c.conversation_id),
         i1=m.c.id, t1=m.c.sent_at, s1=m.c.role, s2=m.c.via, s3=m.c.external_id, b1=m.c.internal,
     )  # fmt: skip
     changes = _slotted(
         2, ev.c.conversation_id,
-        and_(ev.c.conversation_id.in_(ids), ev.c.field.in_(("status", "priority"))),
+        and_(of(ev.c.conversation_id), ev.c.field.in_(("status", "priority"))),
         i1=ev.c.id, t1=ev.c.at, s1=ev.c.field, s2=ev.c.old, s3=ev.c.new,
     )  # fmt: skip
     clocks = _slotted(
-        3, k.c.conversation_id, k.c.conversation_id.in_(ids),
+        3, k.c.conversation_id, of(k.c.conversation_id),
         s1=k.c.target, i1=k.c.seq, i2=k.c.id, s2=k.c.state, s3=k.c.priority, b1=k.c.business,
         i3=k.c.target_s, t1=k.c.started_at, t2=k.c.due_at, i4=k.c.paused_s, t3=k.c.stopped_at,
         i5=k.c.elapsed_s, i6=k.c.start_message_id, i7=k.c.stop_message_id, s4=k.c.policy,
     )  # fmt: skip
     marks = _slotted(
-        4, ce.c.conversation_id, ce.c.conversation_id.in_(ids),
+        4, ce.c.conversation_id, of(ce.c.conversation_id),
         s1=ce.c.target, i1=ce.c.seq, s2=ce.c.event, t1=ce.c.at,
     )  # fmt: skip
     return union_all(conversations, messages, changes, clocks, marks)
@@ -165,7 +167,8 @@ def _read_query() -> Any:
 
 #: Built once: a statement object memoizes its cache key, so each execution skips both building
 #: the query and walking it for the compiled-statement cache.
-_READ_Q = _read_query()
+#: (Per dialect: PostgreSQL binds the ids as one array, SQLite as an expanding IN.)
+_READ_Q = {False: _read_query(False), True: _read_query(True)}
 
 
 @dataclass
@@ -186,7 +189,8 @@ def _read(conn: Connection, ids: list[int]) -> _Read:
     changes: dict[int, list[tuple[datetime, int, str, str | None, str | None]]] = defaultdict(list)
     stored: dict[int, dict[tuple[str, int], dict[str, object]]] = defaultdict(dict)
     logged: set[tuple[Any, ...]] = set()
-    for row in conn.execute(_READ_Q, {"ids": ids}):
+    query = _READ_Q[conn.dialect.name == "postgresql"]
+    for row in conn.execute(query, {"ids": ids}):
         src, conv_id, i1, i2, i3, i4, i5, i6, i7, s1, s2, s3, s4, t1, t2, t3, t4, t5, b1 = row
         if src == 1:
             messages[conv_id].append(MessageFact(i1, t1, s1, bool(b1), s2, s3 or ""))

@@ -44,10 +44,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, or_, select, true, update
+from sqlalchemy import Connection, and_, bindparam, case, or_, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
+from db.bulk import in_ids, insert_rows
 from db.enums import ClockState, Kind, Role, Target
 from db.models import (
     Agent,
@@ -197,8 +198,9 @@ def mark_breaches(ctx: Context, now: datetime) -> list[Breach]:
             )
         ).all()
         if rows:
-            s.execute(
-                table(ClockEvent).insert(),
+            insert_rows(
+                s.connection(),
+                table(ClockEvent),
                 [
                     {
                         "conversation_id": r.conversation_id,
@@ -269,9 +271,12 @@ def escalation_candidates(
             ),
         )
     )
+    pg = _postgres(s)
+    params: dict[str, Any] = {}
     if only is not None:
-        query = query.where(SlaClock.conversation_id.in_(only))
-    rows = s.execute(query).all()
+        query = query.where(in_ids(SlaClock.conversation_id, "only", pg))
+        params["only"] = only
+    rows = s.execute(query, params).all()
     wanted: dict[int, set[int]] = defaultdict(set)
     for conv_id, kind, level, due_at, target_s in rows:
         if level < 1:
@@ -287,8 +292,9 @@ def escalation_candidates(
         return {}
     existing = s.execute(
         select(Escalation.conversation_id, Escalation.level).where(
-            Escalation.conversation_id.in_(list(wanted))
-        )
+            in_ids(Escalation.conversation_id, "ids", pg)
+        ),
+        {"ids": list(wanted)},
     ).all()
     for conv_id, level in existing:
         wanted[conv_id].discard(level)
@@ -364,7 +370,8 @@ def _load_conversations(s: Session, ids: list[int]) -> dict[int, _Conv]:
         .outerjoin(Listing, Listing.id == Conversation.listing_id)
         .outerjoin(counterpart, counterpart.id == Conversation.counterpart_id)
         .outerjoin(lister, lister.id == Listing.seller_id)
-        .where(Conversation.id.in_(ids))
+        .where(in_ids(Conversation.id, "ids", _postgres(s))),
+        {"ids": ids},
     ).all()
     out: dict[int, _Conv] = {}
     for r in rows:
@@ -525,9 +532,47 @@ def _escalate_set(
             })  # fmt: skip
         if conv.kind == Kind.BUYER_SELLER.value:
             _notify_seller(ctx, cfg, s, conv, now, outbox)
-    if team_events:
-        s.execute(table(ConversationEvent).insert(), team_events)
+    conn = s.connection()
+    insert_rows(conn, table(ConversationEvent), team_events)
+    _bump_conversations(conn, level_rows, routed_rows, now)
+    enqueue_many(s, outbox)
+    audit.record_many(s, audits)
+    sla.recompute(s, ctx.settings, list(made), cause="automatic escalation")
+    return {conv_id: sorted(lv for lv, _ in made[conv_id]) for conv_id in made}
+
+
+def _postgres(s: Session) -> bool:
+    return s.get_bind().dialect.name == "postgresql"
+
+
+def _bump_conversations(
+    conn: Connection,
+    level_rows: list[dict[str, object]],
+    routed_rows: list[dict[str, object]],
+    now: datetime,
+) -> None:
+    """Raise each escalated conversation's level (never lower it), bump its version and, for
+    ``routed_rows``, move it to its new team: on PostgreSQL one ``UPDATE ... FROM unnest``
+    for all of them; on SQLite one executemany per kind."""
     conv_t = table(Conversation)
+    if conn.dialect.name == "postgresql":
+        rows = [{**r, "b_team": None} for r in level_rows] + routed_rows
+        if not rows:
+            return
+        conn.exec_driver_sql(
+            "UPDATE conversations SET escalation_level = GREATEST(conversations.escalation_level,"
+            " v.level), team_id = COALESCE(v.team, conversations.team_id),"
+            " version = conversations.version + 1, updated_at = %(now)s"
+            " FROM unnest(%(ids)s::bigint[], %(levels)s::integer[], %(teams)s::bigint[])"
+            " AS v(id, level, team) WHERE conversations.id = v.id",
+            {
+                "ids": [r["b_id"] for r in rows],
+                "levels": [r["b_level"] for r in rows],
+                "teams": [r["b_team"] for r in rows],
+                "now": now,
+            },
+        )
+        return
     bump: dict[str, object] = {
         "escalation_level": case(
             (conv_t.c.escalation_level < bindparam("b_level"), bindparam("b_level")),
@@ -538,15 +583,11 @@ def _escalate_set(
     }
     by_id = conv_t.c.id == bindparam("b_id")
     if level_rows:
-        s.execute(update(conv_t).where(by_id).values(**bump), level_rows)
+        conn.execute(update(conv_t).where(by_id).values(**bump), level_rows)
     if routed_rows:
-        s.execute(
+        conn.execute(
             update(conv_t).where(by_id).values(**bump, team_id=bindparam("b_team")), routed_rows
         )
-    enqueue_many(s, outbox)
-    audit.record_many(s, audits)
-    sla.recompute(s, ctx.settings, list(made), cause="automatic escalation")
-    return {conv_id: sorted(lv for lv, _ in made[conv_id]) for conv_id in made}
 
 
 def _escalation_mail(

@@ -10,9 +10,9 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from db.base import UTCDateTime
-from db.bulk import insert_rows, sqlite_datetime, update_rows
+from db.bulk import in_ids, insert_ignore_rows, insert_rows, sqlite_datetime, update_rows
 from db.engine import Database
-from db.models import Party
+from db.models import AuditEvent, Party
 
 SAST = timezone(timedelta(hours=2))
 
@@ -109,3 +109,46 @@ def test_update_rows(database: Database) -> None:
         ("u-1", "Name 1", True),
         ("u-2", "Two", False),
     ]
+
+
+def test_insert_ignore_rows_returns_only_what_it_inserted(database: Database) -> None:
+    with database.engine.begin() as conn:
+        insert_rows(conn, Party.__table__, _rows("seen-", 2))
+    with database.engine.begin() as conn:
+        got = insert_ignore_rows(
+            conn, Party.__table__, _rows("seen-", 3) + _rows("seen-", 3),
+            ["external_id"], ["external_id"],
+        )  # fmt: skip
+    assert [r[0] for r in got] == ["seen-2"]
+    assert [r[0] for r in _stored(database)] == ["seen-0", "seen-1", "seen-2"]
+
+
+@pytest.mark.parametrize("many", [3, 100])  # PostgreSQL: unnest below 64 rows, COPY above
+def test_json_columns_read_back_as_core_stores_them(database: Database, many: int) -> None:
+    t = AuditEvent.__table__
+    at = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    values = [{"level": 1, "to": "lead é", "nested": [1, None]}, None, {}]
+    rows = [
+        {"actor": "bulk", "actor_agent_id": None, "action": "a", "target_type": "t",
+         "target_id": str(i), "allowed": True, "before": values[i % 3], "after": None,
+         "detail": "", "at": at}
+        for i in range(many)
+    ]  # fmt: skip
+    with database.engine.begin() as conn:
+        insert_rows(conn, t, rows)
+        conn.execute(insert(t), [{**r, "actor": "core"} for r in rows])
+    with database.read() as s:
+        stored = s.execute(select(t.c.actor, t.c.target_id, t.c.before, t.c.after)).all()
+    bulk = sorted((r[1], repr(r[2]), r[3]) for r in stored if r[0] == "bulk")
+    core = sorted((r[1], repr(r[2]), r[3]) for r in stored if r[0] == "core")
+    assert bulk == core and len(bulk) == many
+
+
+def test_in_ids_binds_one_list(database: Database) -> None:
+    postgres = database.engine.dialect.name == "postgresql"
+    with database.engine.begin() as conn:
+        insert_rows(conn, Party.__table__, _rows("in-", 4))
+        ids = sorted(conn.execute(select(Party.id)).scalars())
+        query = select(Party.external_id).where(in_ids(Party.id, "ids", postgres))
+        assert sorted(conn.execute(query, {"ids": ids[1:3]}).scalars()) == ["in-1", "in-2"]
+        assert conn.execute(query, {"ids": []}).all() == []
