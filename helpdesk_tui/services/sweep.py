@@ -29,7 +29,8 @@ Exactly once, whatever the number of schedulers:
 Escalations are set-based: ``ESCALATION_CHUNK`` (500) conversations per transaction, a handful
 of statements whatever their number (the escalations with one ``INSERT ... ON CONFLICT DO
 NOTHING RETURNING``, then the conversation updates, team events, outbox rows and audit events
-of the rows actually inserted, each one executemany, and one clock recompute). A chunk that
+of the rows actually inserted, each one bulk statement; a clock replay only for the threads
+an escalation changes: see ``_replies_since``). A chunk that
 fails is redone one conversation a transaction, so a failing conversation rolls back alone and
 the rest land (the next sweep retries it). At-risk alerts and the other jobs using
 ``run_per_item`` handle each item in its own SAVEPOINT inside a chunk transaction.
@@ -49,7 +50,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
 from db.bulk import in_ids, insert_rows
-from db.enums import ClockState, Kind, Role, Target
+from db.enums import ClockState, Kind, MessageRole, Role, Target
 from db.models import (
     Agent,
     ClockEvent,
@@ -57,6 +58,7 @@ from db.models import (
     ConversationEvent,
     Escalation,
     Listing,
+    Message,
     Party,
     SlaClock,
     Team,
@@ -537,8 +539,32 @@ def _escalate_set(
     _bump_conversations(conn, level_rows, routed_rows, now)
     enqueue_many(s, outbox)
     audit.record_many(s, audits)
-    sla.recompute(s, ctx.settings, list(made), cause="automatic escalation")
+    replay = _replies_since(s, [c for c in made if convs[c].kind == Kind.BUYER_SELLER.value], now)
+    if replay:
+        sla.recompute(s, ctx.settings, replay, cause="automatic escalation")
     return {conv_id: sorted(lv for lv, _ in made[conv_id]) for conv_id in made}
+
+
+def _replies_since(s: Session, conv_ids: list[int], now: datetime) -> list[int]:
+    """The buyer_seller threads among ``conv_ids`` whose clocks an escalation at ``now``
+    changes. An escalation changes no clock but one: from it on, an agent's message counts as
+    the reply a buyer waits for. So only a thread with an agent message sent at or after
+    ``now`` (a sweep run for a past instant, ``--as-of``) needs its clocks replayed; for the
+    rest a replay would write nothing."""
+    if not conv_ids:
+        return []
+    return list(
+        s.scalars(
+            select(Message.conversation_id)
+            .where(
+                in_ids(Message.conversation_id, "ids", _postgres(s)),
+                Message.role == MessageRole.AGENT.value,
+                Message.sent_at >= now,
+            )
+            .distinct(),
+            {"ids": conv_ids},
+        )
+    )
 
 
 def _postgres(s: Session) -> bool:

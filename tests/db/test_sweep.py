@@ -24,7 +24,7 @@ from db.models import (
 from helpdesk_tui.scheduler_settings import SchedulerSettings, SmtpSettings
 from helpdesk_tui.services import agents, sweep
 from helpdesk_tui.services.context import Context
-from tests.factories import at, conversation, flag, ingest, listing, message
+from tests.factories import at, clocks, conversation, flag, ingest, listing, message
 
 H = 3600
 CFG = SchedulerSettings(smtp=SmtpSettings(host=None, sender="helpdesk@example.com"))
@@ -205,6 +205,32 @@ def test_buyer_seller_breach_hands_over_to_support(people: Context) -> None:
     assert outbox[("email", "escalation")].recipient == "lena@example.com"
     # never a level 2 for buyer-seller threads
     assert sweep_at(ctx, at(days=2)).escalated == {1: 0, 2: 0}
+
+
+def test_a_sweep_for_a_past_instant_replays_a_thread_an_agent_answered_since(
+    people: Context,
+) -> None:
+    """From the escalation on, an agent's message is the buyer's reply: a sweep run for an
+    instant before an agent's message (``--as-of``) meets the seller clock with it; a thread
+    without such a message keeps its clocks as they were."""
+    ctx = people
+    must_ingest(
+        ctx,
+        listing("L-1", seller="u-9"),
+        message("m-1", "c-1", role="buyer", kind="buyer_seller", listing="L-1", sent_at=0),
+        message("m-2", "c-1", sender="alice", role="agent", kind=None, sent_at=at(hours=5)),
+        message("m-3", "c-2", role="buyer", kind="buyer_seller", listing="L-1", sent_at=0),
+    )
+    untouched = clocks(ctx, "c-2")
+    report = sweep_at(ctx, at(hours=4))
+    assert report.escalated == {1: 2, 2: 0}
+    answered = clocks(ctx, "c-1")[("seller_reply", 1)]
+    assert (answered.state, answered.stopped_at) == ("met", at(hours=5))
+    assert conversation(ctx, "c-1").due_for != "seller_reply"
+    after = clocks(ctx, "c-2")
+    assert {k: (c.state, c.due_at) for k, c in after.items()} == {
+        k: (c.state, c.due_at) for k, c in untouched.items()
+    }
 
 
 def test_seller_without_address_is_recorded_as_skipped(people: Context) -> None:
