@@ -136,11 +136,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         if len(rows) >= _COPY_FROM:
             _pg_copy(conn, table, names, rows)
             return
-        arrays = ", ".join(f"%(p{i})s::{_pg_type(table, n)}[]" for i, n in enumerate(names))
-        conn.exec_driver_sql(
-            f"INSERT INTO {table.name} ({cols}) SELECT * FROM unnest({arrays})",
-            _pg_arrays(table, names, rows),
-        )
+        conn.exec_driver_sql(*_pg_insert(table, rows))
         return
     marks = ", ".join("?" for _ in names)
     conn.exec_driver_sql(
@@ -196,19 +192,128 @@ def update_rows(
     if not values or key not in names:
         raise ValueError("update_rows needs the key and at least one column to set")
     if conn.dialect.name == "postgresql":
-        arrays = ", ".join(f"%(p{i})s::{_pg_type(table, n)}[]" for i, n in enumerate(names))
-        sets = ", ".join(f"{n} = v.{n}" for n in values)
-        conn.exec_driver_sql(
-            f"UPDATE {table.name} SET {sets} FROM unnest({arrays}) AS v({', '.join(names)}) "
-            f"WHERE {table.name}.{key} = v.{key}",
-            _pg_arrays(table, names, rows),
-        )
+        conn.exec_driver_sql(*_pg_update(table, rows, key))
         return
     order = [*values, key]
     sets = ", ".join(f"{n} = ?" for n in values)
     conn.exec_driver_sql(
         f"UPDATE {table.name} SET {sets} WHERE {key} = ?", _sqlite_tuples(table, order, rows)
     )
+
+
+def _pg_insert(
+    table: Table, rows: Sequence[Mapping[str, Any]], tag: str = "p"
+) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: ``INSERT ... SELECT * FROM unnest(arrays)`` of ``rows`` (parameters named
+    ``<tag><n>``)."""
+    names = list(rows[0])
+    source, params = _pg_source(table, names, rows, tag)
+    return f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM {source} AS v", params
+
+
+def _pg_update(
+    table: Table, rows: Sequence[Mapping[str, Any]], key: str, tag: str = "p"
+) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: ``UPDATE ... FROM unnest(arrays)`` of ``rows`` by ``key`` (``VALUES`` for
+    a few rows)."""
+    names = list(rows[0])
+    sets = ", ".join(f"{n} = v.{n}" for n in names if n != key)
+    source, params = _pg_source(table, names, rows, tag)
+    return (
+        f"UPDATE {table.name} SET {sets} FROM {source} AS v({', '.join(names)}) "
+        f"WHERE {table.name}.{key} = v.{key}",
+        params,
+    )
+
+
+#: Up to this many rows a PostgreSQL bulk statement binds scalars in a ``VALUES`` list, not
+#: one array a column (an array costs the driver more to build than a few scalars).
+_VALUES_UP_TO = 4
+
+
+def _pg_source(
+    table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]], tag: str
+) -> tuple[str, dict[str, Any]]:
+    """The rows as a relation: ``(VALUES (...), ...)`` for a few, ``unnest(arrays)`` else."""
+    types = [_pg_type(table, n) for n in names]
+    if len(rows) > _VALUES_UP_TO:
+        arrays = ", ".join(f"%({tag}{i})s::{t}[]" for i, t in enumerate(types))
+        return f"unnest({arrays})", _pg_arrays(table, names, rows, tag)
+    params: dict[str, Any] = {}
+    tuples = []
+    convert = [
+        _aware if isinstance(table.c[n].type, UTCDateTime)
+        else _json if isinstance(table.c[n].type, JSON)
+        else None
+        for n in names
+    ]  # fmt: skip
+    for r, row in enumerate(rows):
+        marks = []
+        for i, (name, t, f) in enumerate(zip(names, types, convert, strict=True)):
+            value = row[name]
+            params[f"{tag}{i}_{r}"] = value if f is None else f(value)
+            marks.append(f"%({tag}{i}_{r})s::{t}")
+        tuples.append(f"({', '.join(marks)})")
+    return f"(VALUES {', '.join(tuples)})", params
+
+
+class Batch:
+    """Writes to run together at the end of a unit of work (deletes by id, inserts, updates by
+    key), in the order added. On PostgreSQL, when every insert is small (no COPY), they go as
+    one statement of data-modifying CTEs: one round trip whatever their number. Rows of one
+    ``update`` must not be touched by another part of the batch (PostgreSQL runs the parts of
+    one statement against one snapshot)."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[str, Table, Any, str]] = []
+
+    def delete(self, table: Table, ids: Sequence[int], key: str = "id") -> None:
+        if ids:
+            self._parts.append(("delete", table, list(ids), key))
+
+    def insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            _columns(table, list(rows[0]))
+            self._parts.append(("insert", table, rows, ""))
+
+    def update(self, table: Table, rows: Sequence[Mapping[str, Any]], key: str = "id") -> None:
+        if rows:
+            names = list(rows[0])
+            _columns(table, names)
+            if key not in names or len(names) < 2:
+                raise ValueError("an update needs the key and at least one column to set")
+            self._parts.append(("update", table, rows, key))
+
+    def run(self, conn: Connection) -> None:
+        parts, self._parts = self._parts, []
+        together = (
+            conn.dialect.name == "postgresql"
+            and len(parts) > 1
+            and all(kind != "insert" or len(rows) < _COPY_FROM for kind, _t, rows, _k in parts)
+        )
+        if not together:
+            for kind, table, rows, key in parts:
+                if kind == "delete":
+                    conn.execute(table.delete().where(table.c[key].in_(rows)))
+                elif kind == "insert":
+                    insert_rows(conn, table, rows)
+                else:
+                    update_rows(conn, table, rows, key)
+            return
+        ctes: list[str] = []
+        params: dict[str, Any] = {}
+        for n, (kind, table, rows, key) in enumerate(parts):
+            tag = f"b{n}_"
+            if kind == "delete":
+                sql = f"DELETE FROM {table.name} WHERE {key} = ANY(%({tag})s::bigint[])"
+                part_params: dict[str, Any] = {tag: rows}
+            elif kind == "insert":
+                sql, part_params = _pg_insert(table, rows, tag)
+            else:
+                sql, part_params = _pg_update(table, rows, key, tag)
+            ctes.append(f"w{n} AS ({sql})")
+            params.update(part_params)
+        conn.exec_driver_sql(f"WITH {', '.join(ctes)} SELECT 1", params)
 
 
 def _pg_copy(
@@ -244,7 +349,7 @@ def _pg_copy(
 
 
 def _pg_arrays(
-    table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]], tag: str = "p"
 ) -> dict[str, list[Any]]:
     params: dict[str, list[Any]] = {}
     for i, name in enumerate(names):
@@ -253,7 +358,7 @@ def _pg_arrays(
             column = [_aware(v) for v in column]
         elif isinstance(table.c[name].type, JSON):
             column = [_json(v) for v in column]
-        params[f"p{i}"] = column
+        params[f"{tag}{i}"] = column
     return params
 
 

@@ -15,18 +15,16 @@ from sqlalchemy import (
     String,
     and_,
     cast,
-    delete,
     func,
     literal_column,
     null,
     select,
     union_all,
-    update,
 )
 from sqlalchemy.orm import Session
 
 from db.base import UTCDateTime, utcnow
-from db.bulk import in_ids, insert_rows, update_rows
+from db.bulk import Batch, in_ids
 from db.enums import ClockState
 from db.models import (
     NO_DEADLINE,
@@ -353,18 +351,26 @@ class _Writes:
     conversations: list[dict[str, object]] = field(default_factory=list)
 
     def flush(self, conn: Connection) -> None:
-        if self.deletes:
-            conn.execute(delete(_CLOCKS).where(_CLOCKS.c.id.in_(self.deletes)))
-        insert_rows(conn, _CLOCKS, self.inserts)
-        update_rows(conn, _CLOCKS, self.updates)
-        if self.resets:
-            conn.execute(
-                update(_CLOCKS)
-                .where(_CLOCKS.c.id.in_(self.resets))
-                .values(breached_at=None, alerted_at=None)
-            )
-        insert_rows(conn, _CLOCK_EVENTS, self.events)
-        update_rows(conn, _CONVS, self.conversations)
+        """Write everything with one ``db.bulk.Batch``: one statement on PostgreSQL for a
+        small recompute (a new message), one per kind of row otherwise."""
+        batch = Batch()
+        batch.delete(_CLOCKS, self.deletes)
+        batch.insert(_CLOCKS, self.inserts)
+        # a clock whose deadline moved loses its breach mark and at-risk alert (the sweep
+        # marks it again if the new deadline is past too)
+        reset = set(self.resets)
+        batch.update(_CLOCKS, [r for r in self.updates if r["id"] not in reset])
+        batch.update(
+            _CLOCKS,
+            [
+                {**r, "breached_at": None, "alerted_at": None}
+                for r in self.updates
+                if r["id"] in reset
+            ],
+        )
+        batch.insert(_CLOCK_EVENTS, self.events)
+        batch.update(_CONVS, self.conversations)
+        batch.run(conn)
 
 
 def _diff(

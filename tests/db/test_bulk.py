@@ -10,7 +10,14 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from db.base import UTCDateTime
-from db.bulk import in_ids, insert_ignore_rows, insert_rows, sqlite_datetime, update_rows
+from db.bulk import (
+    Batch,
+    in_ids,
+    insert_ignore_rows,
+    insert_rows,
+    sqlite_datetime,
+    update_rows,
+)
 from db.engine import Database
 from db.models import AuditEvent, Party
 
@@ -152,3 +159,20 @@ def test_in_ids_binds_one_list(database: Database) -> None:
         query = select(Party.external_id).where(in_ids(Party.id, "ids", postgres))
         assert sorted(conn.execute(query, {"ids": ids[1:3]}).scalars()) == ["in-1", "in-2"]
         assert conn.execute(query, {"ids": []}).all() == []
+
+
+@pytest.mark.parametrize("many", [2, 70])  # PostgreSQL: one statement of CTEs; COPY and others
+def test_a_batch_deletes_inserts_and_updates_in_order(database: Database, many: int) -> None:
+    with database.engine.begin() as conn:
+        insert_rows(conn, Party.__table__, _rows("old-", 3))
+        by_ext = {e: i for i, e in conn.execute(select(Party.id, Party.external_id)).all()}
+        batch = Batch()
+        batch.delete(Party.__table__, [by_ext["old-0"]])
+        batch.insert(Party.__table__, _rows("new-", many))
+        batch.update(Party.__table__, [{"id": by_ext["old-1"], "name": "One", "verified": False}])
+        batch.update(Party.__table__, [])  # nothing to do: left out
+        batch.run(conn)
+    stored = _stored(database)
+    assert [r[0] for r in stored if str(r[0]).startswith("old-")] == ["old-1", "old-2"]
+    assert [(r[1], r[3]) for r in stored if r[0] == "old-1"] == [("One", False)]
+    assert sum(1 for r in stored if str(r[0]).startswith("new-")) == many
