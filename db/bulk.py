@@ -29,6 +29,7 @@ a statement over thousands of ids is not thousands of placeholders for the drive
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -154,22 +155,36 @@ def insert_ignore_rows(
     """``INSERT ... ON CONFLICT (conflict) DO NOTHING [RETURNING returning]`` of ``rows`` (all
     with the keys of the first one) with one statement: the ``returning`` columns of the rows
     actually inserted (a conflicting row returns nothing, so identify rows by their columns).
-    PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays)``; SQLite: SQLAlchemy's own
-    multi-row insert (its DBAPI cannot return rows from an executemany)."""
+    PostgreSQL: one ``INSERT ... SELECT`` from a ``VALUES`` list or ``unnest(arrays)``, or,
+    from ``_COPY_FROM`` rows, from a temporary staging table filled by ``COPY`` (created once
+    a session, emptied by the insert); SQLite: SQLAlchemy's own multi-row insert (its DBAPI
+    cannot return rows from an executemany)."""
     if not rows:
         return []
     names = list(rows[0])
     _columns(table, names)
     _columns(table, [*conflict, *returning])
     if conn.dialect.name == "postgresql":
-        arrays = ", ".join(f"%(p{i})s::{_pg_type(table, n)}[]" for i, n in enumerate(names))
-        sql = (
-            f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
-            f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-        )
+        cols = ", ".join(names)
+        tail = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
         if returning:
-            sql += f" RETURNING {', '.join(returning)}"
-        result = conn.exec_driver_sql(sql, _pg_arrays(table, names, rows))
+            tail += f" RETURNING {', '.join(returning)}"
+        if len(rows) >= _COPY_FROM:
+            # COPY into a session's staging table, then one INSERT ... SELECT that empties it:
+            # the driver writes COPY rows in C, where it builds arrays in Python
+            stage = f"_stage_{table.name}_{zlib.crc32(cols.encode()):08x}"
+            conn.exec_driver_sql(
+                f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols} FROM {table.name}"
+                " WITH NO DATA"
+            )
+            _pg_copy(conn, table, names, rows, into=stage)
+            result = conn.exec_driver_sql(
+                f"WITH s AS (DELETE FROM {stage} RETURNING {cols}) "
+                f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM s{tail}"
+            )
+        else:
+            sql, params = _pg_insert(table, rows)
+            result = conn.exec_driver_sql(sql + tail, params)
         return list(result.all()) if returning else []
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -317,8 +332,13 @@ class Batch:
 
 
 def _pg_copy(
-    conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    conn: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    into: str | None = None,
 ) -> None:
+    """``COPY`` ``rows`` into ``table`` (or the table ``into`` with the same columns)."""
     import psycopg
 
     for name in names:
@@ -328,7 +348,7 @@ def _pg_copy(
         for n in times:
             _aware(row[n])
     jsons = {i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)}
-    sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    sql = f"COPY {into or table.name} ({', '.join(names)}) FROM STDIN"
     raw: Any = conn.connection.driver_connection
     try:
         with raw.cursor() as cursor, cursor.copy(sql) as copy:

@@ -26,7 +26,7 @@ Exactly once, whatever the number of schedulers:
   for the clock behind the conversation's deadline once it enters its last share; an e-mail
   to the assignee, or to the team's leads when unassigned.
 
-Escalations are set-based: ``ESCALATION_CHUNK`` (500) conversations per transaction, a handful
+Escalations are set-based: ``ESCALATION_CHUNK`` (1,000) conversations per transaction, a handful
 of statements whatever their number (the escalations with one ``INSERT ... ON CONFLICT DO
 NOTHING RETURNING``, then the conversation updates, team events, outbox rows and audit events
 of the rows actually inserted, each one bulk statement; a clock replay only for the threads
@@ -394,7 +394,7 @@ def _load_conversations(s: Session, ids: list[int]) -> dict[int, _Conv]:
 
 #: Conversations escalated in one transaction (set-based); a chunk that fails is redone one
 #: conversation a transaction, so a poisoned conversation rolls back alone.
-ESCALATION_CHUNK = 500
+ESCALATION_CHUNK = 1000
 
 
 def escalate(
@@ -406,21 +406,39 @@ def escalate(
     chunk: int = ESCALATION_CHUNK,
 ) -> SweepReport:
     """Create every due automatic escalation once: set-based, one transaction per ``chunk``
-    conversations; a chunk that fails is retried one conversation a transaction."""
+    conversations; a chunk that fails is retried one conversation a transaction.
+
+    The first transaction finds the candidates itself and escalates the first chunk of them
+    (a sweep with up to ``chunk`` to escalate reads them once); the rest go chunk by chunk,
+    each re-reading its candidates inside its own transaction."""
     report = report or SweepReport()
-    with ctx.db.read() as s:
-        wanted = escalation_candidates(s, cfg, now)
-    if not wanted:
-        return report
-    ids = list(wanted)
 
     def count(made: dict[int, list[int]]) -> None:
         for levels in made.values():
             for level in levels:
                 report.escalated[level] = report.escalated.get(level, 0) + 1
 
-    for start in range(0, len(ids), chunk):
-        part = ids[start : start + chunk]
+    def first(s: Session) -> tuple[list[int], dict[int, list[int]]]:
+        wanted = escalation_candidates(s, cfg, now)
+        ids = list(wanted)
+        head = {i: wanted[i] for i in ids[:chunk]}
+        made = _escalate_set(ctx, cfg, s, list(head), now, due=head) if head else {}
+        return ids[chunk:], made
+
+    try:
+        rest, made = ctx.db.write(first)
+        count(made)
+        parts = [rest[i : i + chunk] for i in range(0, len(rest), chunk)]
+    except Exception as exc:
+        log.warning("escalating failed (%s): again chunk by chunk", exc)
+        with ctx.db.read() as s:
+            ids = list(escalation_candidates(s, cfg, now))
+        # the failed first chunk one conversation a transaction, the rest as usual
+        parts = [[i] for i in ids[:chunk]] + [
+            ids[i : i + chunk] for i in range(chunk, len(ids), chunk)
+        ]
+
+    for part in parts:
         try:
             made = ctx.db.write(lambda s, p=part: _escalate_set(ctx, cfg, s, p, now))  # type: ignore[misc]
         except Exception as exc:
@@ -443,12 +461,19 @@ def escalate(
 
 
 def _escalate_set(
-    ctx: Context, cfg: SchedulerSettings, s: Session, part: list[int], now: datetime
+    ctx: Context,
+    cfg: SchedulerSettings,
+    s: Session,
+    part: list[int],
+    now: datetime,
+    due: dict[int, set[int]] | None = None,
 ) -> dict[int, list[int]]:
     """Escalate the conversations ``part`` in the caller's transaction, a handful of statements
-    whatever their number; returns conversation id -> levels this call created."""
-    # re-read inside the transaction: an agent may have answered since the candidate query
-    due = escalation_candidates(s, cfg, now, part)
+    whatever their number; returns conversation id -> levels this call created. ``due``: the
+    levels due, when the caller read them in this transaction."""
+    if due is None:
+        # re-read inside the transaction: an agent may have answered since the candidate query
+        due = escalation_candidates(s, cfg, now, part)
     if not due:
         return {}
     convs = _load_conversations(s, list(due))

@@ -176,3 +176,16 @@ def test_a_batch_deletes_inserts_and_updates_in_order(database: Database, many: 
     assert [r[0] for r in stored if str(r[0]).startswith("old-")] == ["old-1", "old-2"]
     assert [(r[1], r[3]) for r in stored if r[0] == "old-1"] == [("One", False)]
     assert sum(1 for r in stored if str(r[0]).startswith("new-")) == many
+
+
+def test_insert_ignore_rows_in_bulk_twice_in_one_transaction(database: Database) -> None:
+    """From 64 rows PostgreSQL stages them with COPY: a second batch in the same transaction
+    sees only its own rows, and conflicts are skipped as with few rows."""
+    with database.engine.begin() as conn:
+        first = insert_ignore_rows(conn, Party.__table__, _rows("big-", 70), ["external_id"],
+                                   ["external_id"])  # fmt: skip
+        second = insert_ignore_rows(conn, Party.__table__, _rows("big-", 80), ["external_id"],
+                                    ["external_id"])  # fmt: skip
+    assert len(first) == 70
+    assert sorted(r[0] for r in second) == sorted(f"big-{i}" for i in range(70, 80))
+    assert len(_stored(database)) == 80

@@ -317,14 +317,15 @@ def test_breach_of_recomputed_clock_uses_new_deadline(people: Context) -> None:
     assert timedelta(0) < at(minutes=61) - at(minutes=60)
 
 
+@pytest.mark.parametrize("poisoned", ["c-1", "c-3"])  # in the first chunk, in a later one
 def test_failed_chunk_is_redone_one_conversation_at_a_time(
-    people: Context, monkeypatch: pytest.MonkeyPatch
+    people: Context, monkeypatch: pytest.MonkeyPatch, poisoned: str
 ) -> None:
     """Set-based chunks of 2: the chunk holding the poisoned conversation fails whole and is
     redone per conversation; every other conversation, in any chunk, is escalated once."""
     ctx = people
     must_ingest(ctx, *(message(f"m-{i}", f"c-{i}", sent_at=i) for i in range(1, 6)))
-    bad = conversation(ctx, "c-3").id
+    bad = conversation(ctx, poisoned).id
     real = sweep._escalation_mail
 
     def flaky(s: Any, conv: Any, *args: Any) -> None:
