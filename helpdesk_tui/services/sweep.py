@@ -182,23 +182,27 @@ def mark_breaches(ctx: Context, now: datetime) -> list[Breach]:
 
     def fn(s: Session) -> list[Breach]:
         t = table(SlaClock)
-        rows = s.execute(
-            update(t)
-            .where(
-                SlaClock.state == ClockState.RUNNING.value,
-                SlaClock.due_at <= now,
-                SlaClock.breached_at.is_(None),
+        rows = (
+            s.connection()
+            .execute(
+                update(t)
+                .where(
+                    SlaClock.state == ClockState.RUNNING.value,
+                    SlaClock.due_at <= now,
+                    SlaClock.breached_at.is_(None),
+                )
+                .values(breached_at=now)
+                .returning(
+                    SlaClock.id,
+                    SlaClock.conversation_id,
+                    SlaClock.target,
+                    SlaClock.seq,
+                    SlaClock.due_at,
+                    SlaClock.policy,
+                )
             )
-            .values(breached_at=now)
-            .returning(
-                SlaClock.id,
-                SlaClock.conversation_id,
-                SlaClock.target,
-                SlaClock.seq,
-                SlaClock.due_at,
-                SlaClock.policy,
-            )
-        ).all()
+            .all()
+        )
         if rows:
             insert_rows(
                 s.connection(),
@@ -278,7 +282,7 @@ def escalation_candidates(
     if only is not None:
         query = query.where(in_ids(SlaClock.conversation_id, "only", pg))
         params["only"] = only
-    rows = s.execute(query, params).all()
+    rows = s.connection().execute(query, params).all()
     wanted: dict[int, set[int]] = defaultdict(set)
     for conv_id, kind, level, due_at, target_s in rows:
         if level < 1:
@@ -292,12 +296,16 @@ def escalation_candidates(
             wanted[conv_id].add(2)
     if not wanted:
         return {}
-    existing = s.execute(
-        select(Escalation.conversation_id, Escalation.level).where(
-            in_ids(Escalation.conversation_id, "ids", pg)
-        ),
-        {"ids": list(wanted)},
-    ).all()
+    existing = (
+        s.connection()
+        .execute(
+            select(Escalation.conversation_id, Escalation.level).where(
+                in_ids(Escalation.conversation_id, "ids", pg)
+            ),
+            {"ids": list(wanted)},
+        )
+        .all()
+    )
     for conv_id, level in existing:
         wanted[conv_id].discard(level)
     return {k: v for k, v in sorted(wanted.items()) if v}
@@ -352,29 +360,33 @@ def _load_conversations(s: Session, ids: list[int]) -> dict[int, _Conv]:
     listing's seller)."""
     counterpart = aliased(Party)
     lister = aliased(Party)
-    rows = s.execute(
-        select(
-            Conversation.id,
-            Conversation.external_id,
-            Conversation.kind,
-            Conversation.subject,
-            Conversation.priority,
-            Conversation.team_id,
-            Conversation.escalation_level,
-            Conversation.is_open,
-            Listing.title,
-            Listing.id,
-            counterpart.external_id,
-            counterpart.email,
-            lister.external_id,
-            lister.email,
+    rows = (
+        s.connection()
+        .execute(
+            select(
+                Conversation.id,
+                Conversation.external_id,
+                Conversation.kind,
+                Conversation.subject,
+                Conversation.priority,
+                Conversation.team_id,
+                Conversation.escalation_level,
+                Conversation.is_open,
+                Listing.title,
+                Listing.id,
+                counterpart.external_id,
+                counterpart.email,
+                lister.external_id,
+                lister.email,
+            )
+            .outerjoin(Listing, Listing.id == Conversation.listing_id)
+            .outerjoin(counterpart, counterpart.id == Conversation.counterpart_id)
+            .outerjoin(lister, lister.id == Listing.seller_id)
+            .where(in_ids(Conversation.id, "ids", _postgres(s))),
+            {"ids": ids},
         )
-        .outerjoin(Listing, Listing.id == Conversation.listing_id)
-        .outerjoin(counterpart, counterpart.id == Conversation.counterpart_id)
-        .outerjoin(lister, lister.id == Listing.seller_id)
-        .where(in_ids(Conversation.id, "ids", _postgres(s))),
-        {"ids": ids},
-    ).all()
+        .all()
+    )
     out: dict[int, _Conv] = {}
     for r in rows:
         (conv_id, ext, kind, subject, priority, team_id, level, is_open, title, listing_id,
@@ -579,7 +591,7 @@ def _replies_since(s: Session, conv_ids: list[int], now: datetime) -> list[int]:
     if not conv_ids:
         return []
     return list(
-        s.scalars(
+        s.connection().scalars(
             select(Message.conversation_id)
             .where(
                 in_ids(Message.conversation_id, "ids", _postgres(s)),
