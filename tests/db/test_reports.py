@@ -375,6 +375,39 @@ def test_volume_excludes_notes_system_and_auto_acks(ctx: Context) -> None:
     assert v["peak_hour"] == 9  # 9 and 14 tie: the earlier hour
 
 
+def test_every_pass_sees_the_same_snapshot(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL the messages pass runs on a second connection: a message committed after
+    the report began is in neither pass (they share the first transaction's snapshot)."""
+    agents.add_agent(ctx, "root", "alice", "Alice Agent", "agent", None)
+    build_volume(ctx)
+    before = report(ctx)
+
+    def write() -> None:
+        must(ctx, cust("late", "V9", sast(3, 20, 10)))  # committed by another session
+
+    if ctx.db.is_postgres:  # the write lands before the second connection's first query
+        side = reports._side_passes
+
+        def write_then_side(*args: Any) -> Any:
+            write()
+            return side(*args)
+
+        monkeypatch.setattr(reports, "_side_passes", write_then_side)
+    else:  # one transaction: the write lands between its first pass and the messages pass
+        clocks = reports.ReportQueries.clock_figures
+
+        def clocks_then_write(self: Any) -> Any:
+            out = clocks(self)
+            write()
+            return out
+
+        monkeypatch.setattr(reports.ReportQueries, "clock_figures", clocks_then_write)
+    during = report(ctx)
+    monkeypatch.undo()
+    assert during == before
+    assert report(ctx)["volume"]["messages"] == before["volume"]["messages"] + 1
+
+
 def test_volume_in_utc_moves_the_month_edges(ctx: Context) -> None:
     agents.add_agent(ctx, "root", "alice", "Alice Agent", "agent", None)
     build_volume(ctx)
