@@ -238,6 +238,9 @@ class SlaClock(Base):
     elapsed_s: Mapped[int | None] = mapped_column(Integer)
     start_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     stop_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    #: The agent who wrote the stopping message, when an agent did (a copy of the message's
+    #: author kept with the clock, so that the reports credit agents without a join).
+    stop_agent_id: Mapped[int | None] = mapped_column(Integer)
     #: Set once, by the sweep, when the clock is first seen past due and not met.
     breached_at: Mapped[datetime | None] = mapped_column()
     #: Set once when the approaching-deadline alert went out.

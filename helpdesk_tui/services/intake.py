@@ -359,7 +359,12 @@ class _BatchWriter:
             if mine:  # what _refresh_times would store
                 conv.first_message_at = min(m.sent_at for m in mine)
                 conv.last_message_at = max(m.sent_at for m in mine)
-        planned = sla.replay_new(self.ctx.settings, entries)
+        authors = {
+            m.id: m.agent.id
+            for m in self.out.messages
+            if m.agent is not None and m.id is not None and m.role == MessageRole.AGENT.value
+        }
+        planned = sla.replay_new(self.ctx.settings, entries, authors=authors)
         for conv in self.new_conversations:
             for name, value in planned.deadlines[conv.id].items():
                 setattr(conv, name, value)

@@ -481,28 +481,18 @@ class ReportQueries:
         """One grouped pass over the clocks started in the period: by target, by ISO week
         (support responses), by agent (who answered; the assignee while unanswered) and by
         seller (seller replies)."""
-        stop = aliased(Message)
         response = SlaClock.target.in_(RESPONSE_TARGETS)
         week = case((response, boundary_index(SlaClock.started_at, self.weeks)), else_=None)
         who = case(
             (SlaClock.target == Target.SELLER_REPLY.value, Conversation.counterpart_id),
-            (response, func.coalesce(stop.author_agent_id, Conversation.assignee_id)),
+            # the agent whose message met it (stored with the clock), else the assignee
+            (response, func.coalesce(SlaClock.stop_agent_id, Conversation.assignee_id)),
             else_=None,
         )
         outcome, *sums = self.outcome_columns()
         q = self.scoped(
             select(SlaClock.target, week, who, outcome, *sums)
             .join(Conversation, Conversation.id == SlaClock.conversation_id)
-            .outerjoin(
-                stop,
-                # only agents' replies meet support clocks, sent after the clock started:
-                # these conditions let PostgreSQL hash far fewer messages
-                and_(
-                    stop.id == SlaClock.stop_message_id,
-                    stop.role == MessageRole.AGENT.value,
-                    stop.sent_at >= self.start,
-                ),
-            )
             .where(self.clock_period())
             .group_by(SlaClock.target, week, who, outcome)
         )

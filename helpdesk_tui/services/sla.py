@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from db.base import UTCDateTime, utcnow
 from db.bulk import Batch, in_ids
-from db.enums import ClockState
+from db.enums import ClockState, MessageRole
 from db.models import (
     NO_DEADLINE,
     ClockEvent,
@@ -98,15 +98,17 @@ class _Stored:
 #: 0     conversation s1 kind, s2 priority, s3 team calendar, s4 due_for, i1 due_target_s,
 #:                    t1 first escalation, t2 due_at, t3 risk_at, t4 queue_due_at,
 #:                    t5 waiting_since
-#: 1     message      i1 id, t1 sent_at, s1 role, s2 via, s3 external id, b1 internal
+#: 1     message      i1 id, t1 sent_at, s1 role, s2 via, s3 external id, b1 internal,
+#:                    i2 author agent
 #: 2     change       i1 id, t1 at, s1 field (status/priority), s2 old, s3 new
 #: 3     stored clock s1 target, i1 seq, i2 id, s2 state, s3 priority, b1 business,
 #:                    i3 target_s, t1 started_at, t2 due_at, i4 paused_s, t3 stopped_at,
-#:                    i5 elapsed_s, i6 start_message_id, i7 stop_message_id, s4 policy
+#:                    i5 elapsed_s, i6 start_message_id, i7 stop_message_id, s4 policy,
+#:                    i8 stop_agent_id
 #: 4     clock log    s1 target, i1 seq, s2 event, t1 at
 #: ====  ===========  ===================================================================
 _SLOTS = (
-    *(f"i{n}" for n in range(1, 8)),
+    *(f"i{n}" for n in range(1, 9)),
     *(f"s{n}" for n in range(1, 5)),
     *(f"t{n}" for n in range(1, 6)),
     "b1",
@@ -144,6 +146,7 @@ def _read_query(postgres: bool) -> Any:
     messages = _slotted(
         1, m.c.conversation_id, of(m.c.conversation_id),
         i1=m.c.id, t1=m.c.sent_at, s1=m.c.role, s2=m.c.via, s3=m.c.external_id, b1=m.c.internal,
+        i2=m.c.author_agent_id,
     )  # fmt: skip
     changes = _slotted(
         2, ev.c.conversation_id,
@@ -155,6 +158,7 @@ def _read_query(postgres: bool) -> Any:
         s1=k.c.target, i1=k.c.seq, i2=k.c.id, s2=k.c.state, s3=k.c.priority, b1=k.c.business,
         i3=k.c.target_s, t1=k.c.started_at, t2=k.c.due_at, i4=k.c.paused_s, t3=k.c.stopped_at,
         i5=k.c.elapsed_s, i6=k.c.start_message_id, i7=k.c.stop_message_id, s4=k.c.policy,
+        i8=k.c.stop_agent_id,
     )  # fmt: skip
     marks = _slotted(
         4, ce.c.conversation_id, of(ce.c.conversation_id),
@@ -178,6 +182,8 @@ class _Read:
     current: dict[int, dict[str, object]]
     stored: dict[int, dict[tuple[str, int], dict[str, object]]]
     logged: set[tuple[Any, ...]]
+    #: message id -> the agent who wrote it (agents' messages only)
+    authors: dict[int, int]
 
 
 def _read(conn: Connection, ids: list[int]) -> _Read:
@@ -187,11 +193,14 @@ def _read(conn: Connection, ids: list[int]) -> _Read:
     changes: dict[int, list[tuple[datetime, int, str, str | None, str | None]]] = defaultdict(list)
     stored: dict[int, dict[tuple[str, int], dict[str, object]]] = defaultdict(dict)
     logged: set[tuple[Any, ...]] = set()
+    authors: dict[int, int] = {}
     query = _READ_Q[conn.dialect.name == "postgresql"]
     for row in conn.execute(query, {"ids": ids}):
-        src, conv_id, i1, i2, i3, i4, i5, i6, i7, s1, s2, s3, s4, t1, t2, t3, t4, t5, b1 = row
+        src, conv_id, i1, i2, i3, i4, i5, i6, i7, i8, s1, s2, s3, s4, t1, t2, t3, t4, t5, b1 = row
         if src == 1:
             messages[conv_id].append(MessageFact(i1, t1, s1, bool(b1), s2, s3 or ""))
+            if i2 is not None and s1 == MessageRole.AGENT.value:
+                authors[i1] = i2
         elif src == 4:
             logged.add((conv_id, s1, i1, s2, t1))
         elif src == 3:
@@ -200,6 +209,7 @@ def _read(conn: Connection, ids: list[int]) -> _Read:
                 "business": None if b1 is None else bool(b1), "target_s": i3,
                 "started_at": t1, "due_at": t2, "paused_s": i4, "stopped_at": t3,
                 "elapsed_s": i5, "start_message_id": i6, "stop_message_id": i7, "policy": s4,
+                "stop_agent_id": i8,
             }  # fmt: skip
         elif src == 2:
             changes[conv_id].append((t1, i1, s1, s2, s3))
@@ -235,7 +245,7 @@ def _read(conn: Connection, ids: list[int]) -> _Read:
             ),
         )
         current[conv_id] = queue_fields
-    return _Read(facts, current, stored, logged)
+    return _Read(facts, current, stored, logged, authors)
 
 
 def load_facts(
@@ -272,7 +282,7 @@ def recompute(
     for conv_id, (row, facts) in read.facts.items():
         clocks = compute_clocks(facts, settings.policy, settings.calendar(row.calendar))
         result[conv_id] = clocks
-        _diff(writes, conv_id, clocks, stored.get(conv_id, {}), logged, cause)
+        _diff(writes, conv_id, clocks, stored.get(conv_id, {}), logged, cause, read.authors)
         values = deadline_fields(clocks, fraction)
         if values != current[conv_id]:
             writes.conversations.append({"id": conv_id, **values, "updated_at": now})
@@ -313,11 +323,13 @@ def replay_new(
     settings: Settings,
     entries: Iterable[tuple[int, str | None, ConversationFacts]],
     cause: str = "",
+    authors: dict[int, int] | None = None,
 ) -> NewClocks:
     """Replay conversations (id, team calendar name, facts) that have no stored clocks, no
     clock log and default queue fields: what :func:`recompute` would do for them, without
     reading anything back. The facts must be what :func:`load_facts` would read once the
-    caller's rows are stored (UTC times, statuses in storage order)."""
+    caller's rows are stored (UTC times, statuses in storage order); ``authors`` maps the
+    ids of agents' messages to the agents who wrote them."""
     writes = _Writes()
     deadlines: dict[int, dict[str, object]] = {}
     result: dict[int, list[Clock]] = {}
@@ -326,7 +338,7 @@ def replay_new(
     for conv_id, calendar, facts in entries:
         clocks = compute_clocks(facts, settings.policy, settings.calendar(calendar))
         result[conv_id] = clocks
-        _diff(writes, conv_id, clocks, {}, logged, cause)
+        _diff(writes, conv_id, clocks, {}, logged, cause, authors or {})
         deadlines[conv_id] = deadline_fields(clocks, fraction)
     return NewClocks(writes, deadlines, result)
 
@@ -380,6 +392,7 @@ def _diff(
     stored: dict[tuple[str, int], dict[str, object]],
     logged: set[tuple[Any, ...]],
     cause: str,
+    authors: dict[int, int],
 ) -> None:
     seen: set[tuple[str, int]] = set()
     now = utcnow()
@@ -387,6 +400,8 @@ def _diff(
         key = (clock.target, clock.seq)
         seen.add(key)
         values: dict[str, object] = {f: getattr(clock, f) for f in _CLOCK_FIELDS}
+        stop = clock.stop_message_id
+        values["stop_agent_id"] = None if stop is None else authors.get(stop)
         row = stored.get(key)
         if row is None:
             writes.inserts.append(

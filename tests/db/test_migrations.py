@@ -16,7 +16,7 @@ from sqlalchemy import inspect, select
 from db.base import Base
 from db.engine import Database, open_database
 from db.migrate import alembic_config, current_revision, head_revision, is_current, upgrade
-from db.models import Team
+from db.models import Agent, Conversation, SlaClock, Team
 
 PG_ADMIN_URL = os.environ.get("HELPDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 #: Every model's table; migrations may add more (e.g. full-text search tables).
@@ -103,3 +103,41 @@ def test_downgrade_to_base_and_back(empty_db: Database) -> None:
     assert _tables(empty_db) == set()
     upgrade(empty_db)
     assert is_current(empty_db) and _tables(empty_db) >= EXPECTED_TABLES
+
+
+def test_0006_fills_in_who_met_each_clock(empty_db: Database, tmp_path: Path) -> None:
+    """Clocks stored before 0006 get the agent whose message met them, and only those."""
+    from helpdesk_tui.services import agents
+    from helpdesk_tui.services.context import Context
+    from helpdesk_tui.settings import Settings
+    from tests.factories import ingest, message
+
+    upgrade(empty_db)
+    ctx = Context(db=empty_db, settings=Settings(data_dir=tmp_path / "data"))
+    agents.add_team(ctx, "root", "support")
+    agents.add_agent(ctx, "root", "alice", "Alice Agent", "agent", "support")
+    run = ingest(
+        ctx,
+        message("m-1", "c-1", sent_at=0),
+        message("m-2", "c-1", sender="alice", role="agent", kind=None, sent_at=60),
+        message("m-3", "c-2", sent_at=0),
+    )
+    assert run.rejects == []
+    cfg = alembic_config(empty_db)
+    with empty_db.write_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    upgrade(empty_db)
+    with empty_db.read() as s:
+        alice = s.scalar(select(Agent.id).where(Agent.username == "alice"))
+        got = {
+            (conv, target): who
+            for conv, target, who in s.execute(
+                select(Conversation.external_id, SlaClock.target, SlaClock.stop_agent_id).join(
+                    Conversation, Conversation.id == SlaClock.conversation_id
+                )
+            )
+        }
+    assert got[("c-1", "first_response")] == alice
+    assert got[("c-2", "first_response")] is None
+    assert all(who in (alice, None) for who in got.values())
