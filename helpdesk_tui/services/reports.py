@@ -170,8 +170,7 @@ def build(ctx: Context, period: Period, *, as_of: datetime | None = None,
     On PostgreSQL the two big passes run at once on two connections that share one snapshot
     (``pg_export_snapshot``; both transactions REPEATABLE READ, READ ONLY), so the figures are
     as consistent as from one transaction while the server scans the clocks and the messages
-    in parallel: the messages pass and the first responses on the second connection, the
-    rest on the first."""
+    in parallel: the messages pass on the second connection, the rest on the first."""
     req = ReportRequest(period, (as_of or ctx.now()).astimezone(UTC), team, goals or Goals())
     with ctx.db.read() as session:
         if not ctx.db.is_postgres:
@@ -192,8 +191,8 @@ _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+-[0-9]+")
 
 def _side_passes(
     ctx: Context, req: ReportRequest, snapshot: str
-) -> tuple[tuple[dict[str, Any], dict[int, int]], tuple[float | None, float | None]]:
-    """The messages pass and the first responses, in a transaction on ``snapshot``."""
+) -> tuple[dict[str, Any], dict[int, int]]:
+    """The messages pass, in a transaction on ``snapshot``."""
     with ctx.db.read() as session:
         session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         if not _SNAPSHOT_ID.fullmatch(snapshot):  # SET takes no parameters: never inline junk
@@ -201,7 +200,7 @@ def _side_passes(
         session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
         reporting_session(session)
         queries = ReportQueries(ctx, session, req)
-        return queries.volume(), queries.first_responses()
+        return queries.volume()
 
 
 def reporting_session(session: Session) -> None:
@@ -270,7 +269,6 @@ class ReportQueries:
                 raise InvalidInput(f"unknown team {req.team!r} (see `helpdesk teams list`)")
         self.weeks = self._week_boundaries()
         self._clock_period: ColumnElement[bool] | None = None
-        self._first: tuple[float | None, float | None] | None = None
 
     # -- helpers ----------------------------------------------------------------------------
     def scoped(self, q: Any, conv: Any = Conversation) -> Any:
@@ -376,18 +374,15 @@ class ReportQueries:
 
     # -- the report ---------------------------------------------------------------------------
     def run(self, side: Callable[[], Any] | None = None) -> dict[str, Any]:
-        """The report. ``side``, when given, returns what :meth:`volume` and
-        :meth:`first_responses` would (computed elsewhere, on the same snapshot); it is asked
-        for after this session's own passes."""
+        """The report. ``side``, when given, returns what :meth:`volume` would (computed
+        elsewhere, on the same snapshot); it is asked for after this session's own passes."""
         clocks = self.clock_figures()
         escalations = self.escalations()
         satisfaction = self.satisfaction()
         moderation = self.moderation()
         adoption = self.adoption()
-        if side is None:
-            volume, replies = self.volume()
-        else:
-            (volume, replies), self._first = side()
+        first = self.first_responses()
+        volume, replies = self.volume() if side is None else side()
         for agent_id, n in replies.items():
             clocks.agents[agent_id].replies += n
         report: dict[str, Any] = {
@@ -397,7 +392,7 @@ class ReportQueries:
                 "team": self.req.team,
             },
             "volume": volume,
-            "response": self.response(clocks),
+            "response": self.response(clocks, first),
             "escalations": escalations,
             "satisfaction": satisfaction,
             "moderation": moderation,
@@ -553,13 +548,15 @@ class ReportQueries:
             total += meter.total(pairs)
         return _round(med), _avg(total, len(seconds))
 
-    def response(self, clocks: ClockFigures) -> dict[str, Any]:
+    def response(
+        self, clocks: ClockFigures, first_responses: tuple[float | None, float | None]
+    ) -> dict[str, Any]:
         g = self.req.goals
         first = clocks.pick(Target.FIRST_RESPONSE.value)
         responses = clocks.pick(*RESPONSE_TARGETS)
         resolution = clocks.pick(Target.RESOLUTION.value)
         seller = clocks.pick(Target.SELLER_REPLY.value)
-        frt_median, frt_business = self._first or self.first_responses()
+        frt_median, frt_business = first_responses
         out: dict[str, Any] = {}
         lower = {"higher": False}
         _figure(out, "first_response_avg_s", _avg(first.met_seconds, first.met),
