@@ -29,7 +29,6 @@ a statement over thousands of ids is not thousands of placeholders for the drive
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -155,36 +154,20 @@ def insert_ignore_rows(
     """``INSERT ... ON CONFLICT (conflict) DO NOTHING [RETURNING returning]`` of ``rows`` (all
     with the keys of the first one) with one statement: the ``returning`` columns of the rows
     actually inserted (a conflicting row returns nothing, so identify rows by their columns).
-    PostgreSQL: one ``INSERT ... SELECT`` from a ``VALUES`` list or ``unnest(arrays)``, or,
-    from ``_COPY_FROM`` rows, from a temporary staging table filled by ``COPY`` (created once
-    a session, emptied by the insert); SQLite: SQLAlchemy's own multi-row insert (its DBAPI
-    cannot return rows from an executemany)."""
+    PostgreSQL: one ``INSERT ... SELECT`` from a ``VALUES`` list or ``unnest(arrays)``;
+    SQLite: SQLAlchemy's own multi-row insert (its DBAPI cannot return rows from an
+    executemany)."""
     if not rows:
         return []
     names = list(rows[0])
     _columns(table, names)
     _columns(table, [*conflict, *returning])
     if conn.dialect.name == "postgresql":
-        cols = ", ".join(names)
         tail = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
         if returning:
             tail += f" RETURNING {', '.join(returning)}"
-        if len(rows) >= _COPY_FROM:
-            # COPY into a session's staging table, then one INSERT ... SELECT that empties it:
-            # the driver writes COPY rows in C, where it builds arrays in Python
-            stage = f"_stage_{table.name}_{zlib.crc32(cols.encode()):08x}"
-            conn.exec_driver_sql(
-                f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols} FROM {table.name}"
-                " WITH NO DATA"
-            )
-            _pg_copy(conn, table, names, rows, into=stage)
-            result = conn.exec_driver_sql(
-                f"WITH s AS (DELETE FROM {stage} RETURNING {cols}) "
-                f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM s{tail}"
-            )
-        else:
-            sql, params = _pg_insert(table, rows)
-            result = conn.exec_driver_sql(sql + tail, params)
+        sql, params = _pg_insert(table, rows)
+        result = conn.exec_driver_sql(sql + tail, params)
         return list(result.all()) if returning else []
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -249,10 +232,13 @@ _VALUES_UP_TO = 4
 def _pg_source(
     table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]], tag: str
 ) -> tuple[str, dict[str, Any]]:
-    """The rows as a relation: ``(VALUES (...), ...)`` for a few, ``unnest(arrays)`` else."""
+    """The rows as a relation: ``(VALUES (...), ...)`` for a few, ``unnest(arrays)`` else.
+
+    Arrays are sent in binary (``%b``): psycopg builds a text array in Python, escaping each
+    element, and a binary one much faster (2,000 e-mail bodies: 15 ms against 2 ms)."""
     types = [_pg_type(table, n) for n in names]
     if len(rows) > _VALUES_UP_TO:
-        arrays = ", ".join(f"%({tag}{i})s::{t}[]" for i, t in enumerate(types))
+        arrays = ", ".join(f"%({tag}{i})b::{t}[]" for i, t in enumerate(types))
         return f"unnest({arrays})", _pg_arrays(table, names, rows, tag)
     params: dict[str, Any] = {}
     tuples = []
@@ -320,7 +306,7 @@ class Batch:
         for n, (kind, table, rows, key) in enumerate(parts):
             tag = f"b{n}_"
             if kind == "delete":
-                sql = f"DELETE FROM {table.name} WHERE {key} = ANY(%({tag})s::bigint[])"
+                sql = f"DELETE FROM {table.name} WHERE {key} = ANY(%({tag})b::bigint[])"
                 part_params: dict[str, Any] = {tag: rows}
             elif kind == "insert":
                 sql, part_params = _pg_insert(table, rows, tag)
@@ -332,13 +318,9 @@ class Batch:
 
 
 def _pg_copy(
-    conn: Connection,
-    table: Table,
-    names: Sequence[str],
-    rows: Sequence[Mapping[str, Any]],
-    into: str | None = None,
+    conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """``COPY`` ``rows`` into ``table`` (or the table ``into`` with the same columns)."""
+    """``COPY`` ``rows`` into ``table``."""
     import psycopg
 
     for name in names:
@@ -348,7 +330,7 @@ def _pg_copy(
         for n in times:
             _aware(row[n])
     jsons = {i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)}
-    sql = f"COPY {into or table.name} ({', '.join(names)}) FROM STDIN"
+    sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
     raw: Any = conn.connection.driver_connection
     try:
         with raw.cursor() as cursor, cursor.copy(sql) as copy:

@@ -626,7 +626,7 @@ def _bump_conversations(
             "UPDATE conversations SET escalation_level = GREATEST(conversations.escalation_level,"
             " v.level), team_id = COALESCE(v.team, conversations.team_id),"
             " version = conversations.version + 1, updated_at = %(now)s"
-            " FROM unnest(%(ids)s::bigint[], %(levels)s::integer[], %(teams)s::bigint[])"
+            " FROM unnest(%(ids)b::bigint[], %(levels)b::integer[], %(teams)b::bigint[])"
             " AS v(id, level, team) WHERE conversations.id = v.id",
             {
                 "ids": [r["b_id"] for r in rows],
