@@ -57,6 +57,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.reports_bench import _migrate_template
 from db.engine import Database, open_database
 from db.migrate import upgrade
 from helpdesk_tui.scheduler_settings import SchedulerSettings, SmtpSettings
@@ -218,6 +219,7 @@ class Backend:
         a = self.args
         if self.kind == "postgres":
             if _pg_exists(self.template):
+                _migrate_template(_pg_url(self.template))
                 return
             _pg_admin(f'CREATE DATABASE "{self.template}"')
             db = open_database(_pg_url(self.template))
@@ -237,6 +239,7 @@ class Backend:
                 conn.execute("VACUUM ANALYZE")
             return
         if self.template_path.exists():
+            _migrate_template(f"sqlite:///{self.template_path}")
             return
         db = open_database(f"sqlite:///{self.template_path}")
         try:

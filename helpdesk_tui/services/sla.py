@@ -173,6 +173,27 @@ def _read_query(postgres: bool) -> Any:
 _READ_Q = {False: _read_query(False), True: _read_query(True)}
 
 
+#: PostgreSQL: ``_READ_Q`` compiled once to the driver's SQL and its constant parameters.
+_PG_READ: tuple[str, dict[str, Any]] | None = None
+
+
+def _execute_read(conn: Connection, ids: list[int]) -> Any:
+    """Rows of ``_READ_Q`` for ``ids``. On PostgreSQL the statement, compiled once, goes to the
+    driver as it is (``exec_driver_sql``): psycopg already returns aware datetimes and
+    booleans, and SQLAlchemy's per-row processing cost twice the database's work for a
+    recompute of one conversation (measured 0.5 ms of 1.0 ms). SQLite needs the processing
+    (its timestamps are text)."""
+    global _PG_READ
+    if conn.dialect.name != "postgresql":
+        return conn.execute(_READ_Q[False], {"ids": ids}).all()
+    if _PG_READ is None:
+        state = _READ_Q[True].compile(dialect=conn.dialect).construct_expanded_state({"ids": [0]})
+        constants = {k: v for k, v in state.parameters.items() if k != "ids"}
+        _PG_READ = (state.statement, constants)
+    sql, constants = _PG_READ
+    return conn.exec_driver_sql(sql, {**constants, "ids": ids}).all()
+
+
 @dataclass
 class _Read:
     """What a recompute reads: facts and stored queue fields of each conversation, stored
@@ -194,8 +215,7 @@ def _read(conn: Connection, ids: list[int]) -> _Read:
     stored: dict[int, dict[tuple[str, int], dict[str, object]]] = defaultdict(dict)
     logged: set[tuple[Any, ...]] = set()
     authors: dict[int, int] = {}
-    query = _READ_Q[conn.dialect.name == "postgresql"]
-    for row in conn.execute(query, {"ids": ids}):
+    for row in _execute_read(conn, ids):
         src, conv_id, i1, i2, i3, i4, i5, i6, i7, i8, s1, s2, s3, s4, t1, t2, t3, t4, t5, b1 = row
         if src == 1:
             messages[conv_id].append(MessageFact(i1, t1, s1, bool(b1), s2, s3 or ""))
