@@ -16,6 +16,7 @@ calendar. Rules (also in docs/reports.md):
 
 from __future__ import annotations
 
+import logging
 import re
 from bisect import bisect_right
 from collections import defaultdict
@@ -28,6 +29,7 @@ from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import Select, and_, case, func, literal, not_, or_, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -56,6 +58,8 @@ from helpdesk_tui.services.reports_sql import (
     seconds_between,
 )
 from helpdesk_tui.sla.calendar import BusinessCalendar
+
+log = logging.getLogger(__name__)
 
 #: Clock outcomes at the as-of instant (see the module docstring).
 IN_TIME, LATE, MISSED, EXCUSED, PENDING = range(5)
@@ -176,15 +180,25 @@ def build(ctx: Context, period: Period, *, as_of: datetime | None = None,
         if not ctx.db.is_postgres:
             reporting_session(session)
             return ReportQueries(ctx, session, req).run()
-        session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        session.execute(text(_ONE_SNAPSHOT))
         reporting_session(session)
-        snapshot = session.scalar(text("SELECT pg_export_snapshot()"))
+        try:
+            snapshot = session.scalar(text(_EXPORT_SNAPSHOT))
+        except DBAPIError as exc:  # a server that cannot export one: all on this connection
+            log.warning("no snapshot to share (%s): the report runs on one connection", exc)
+            session.rollback()  # (a snapshot cannot be exported from a savepoint)
+            session.execute(text(_ONE_SNAPSHOT))
+            reporting_session(session)
+            return ReportQueries(ctx, session, req).run()
         queries = ReportQueries(ctx, session, req)
         with ThreadPoolExecutor(1, thread_name_prefix="report") as pool:
             side = pool.submit(_side_passes, ctx, req, str(snapshot))
             return queries.run(side=side.result)
 
 
+#: A report's transaction: every statement sees the database as of its first one.
+_ONE_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+_EXPORT_SNAPSHOT = "SELECT pg_export_snapshot()"
 #: What ``pg_export_snapshot()`` returns, e.g. ``00000003-0000001B-1``.
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+-[0-9]+")
 
@@ -194,7 +208,7 @@ def _side_passes(
 ) -> tuple[dict[str, Any], dict[int, int]]:
     """The messages pass, in a transaction on ``snapshot``."""
     with ctx.db.read() as session:
-        session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        session.execute(text(_ONE_SNAPSHOT))
         if not _SNAPSHOT_ID.fullmatch(snapshot):  # SET takes no parameters: never inline junk
             raise ValueError(f"unexpected snapshot id {snapshot!r}")
         session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))

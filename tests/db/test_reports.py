@@ -408,6 +408,19 @@ def test_every_pass_sees_the_same_snapshot(ctx: Context, monkeypatch: pytest.Mon
     assert report(ctx)["volume"]["messages"] == before["volume"]["messages"] + 1
 
 
+def test_a_server_that_cannot_share_a_snapshot_runs_the_report_on_one_connection(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not ctx.db.is_postgres:
+        pytest.skip("snapshots are shared on PostgreSQL only")
+    agents.add_agent(ctx, "root", "alice", "Alice Agent", "agent", None)
+    build_volume(ctx)
+    shared = report(ctx)
+    monkeypatch.setattr(reports, "_EXPORT_SNAPSHOT", "SELECT no_such_function()")
+    assert report(ctx) == shared
+    assert "no snapshot to share" in caplog.text
+
+
 def test_volume_in_utc_moves_the_month_edges(ctx: Context) -> None:
     agents.add_agent(ctx, "root", "alice", "Alice Agent", "agent", None)
     build_volume(ctx)
