@@ -119,6 +119,22 @@ def _sqlite_converter(table: Table, name: str) -> Converter | None:
     return None
 
 
+def _pg_converter(table: Table, name: str) -> Converter | None:
+    """What a value of ``table.name`` goes through before psycopg: timestamps are checked to
+    be aware, JSON values are serialized; the rest goes as it is."""
+    column_type = table.c[name].type
+    if isinstance(column_type, UTCDateTime):
+        return _aware
+    if isinstance(column_type, JSON):
+        return _json
+    return None
+
+
+def _pg_values(table: Table, names: Sequence[str], row: Mapping[str, Any]) -> list[Any]:
+    converters = [_pg_converter(table, n) for n in names]
+    return [row[n] if f is None else f(row[n]) for n, f in zip(names, converters, strict=True)]
+
+
 def _columns(table: Table, names: Sequence[str]) -> None:
     for name in names:
         if name not in table.c:
@@ -202,8 +218,8 @@ def update_rows(
 def _pg_insert(
     table: Table, rows: Sequence[Mapping[str, Any]], tag: str = "p"
 ) -> tuple[str, dict[str, Any]]:
-    """PostgreSQL: ``INSERT ... SELECT * FROM unnest(arrays)`` of ``rows`` (parameters named
-    ``<tag><n>``)."""
+    """PostgreSQL: ``INSERT ... SELECT`` of ``rows`` from ``_pg_source`` (parameters named
+    ``<tag>...``)."""
     names = list(rows[0])
     source, params = _pg_source(table, names, rows, tag)
     return f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM {source} AS v", params
@@ -212,8 +228,7 @@ def _pg_insert(
 def _pg_update(
     table: Table, rows: Sequence[Mapping[str, Any]], key: str, tag: str = "p"
 ) -> tuple[str, dict[str, Any]]:
-    """PostgreSQL: ``UPDATE ... FROM unnest(arrays)`` of ``rows`` by ``key`` (``VALUES`` for
-    a few rows)."""
+    """PostgreSQL: ``UPDATE ... FROM`` ``rows`` (``_pg_source``) by ``key``."""
     names = list(rows[0])
     sets = ", ".join(f"{n} = v.{n}" for n in names if n != key)
     source, params = _pg_source(table, names, rows, tag)
@@ -242,17 +257,10 @@ def _pg_source(
         return f"unnest({arrays})", _pg_arrays(table, names, rows, tag)
     params: dict[str, Any] = {}
     tuples = []
-    convert = [
-        _aware if isinstance(table.c[n].type, UTCDateTime)
-        else _json if isinstance(table.c[n].type, JSON)
-        else None
-        for n in names
-    ]  # fmt: skip
     for r, row in enumerate(rows):
         marks = []
-        for i, (name, t, f) in enumerate(zip(names, types, convert, strict=True)):
-            value = row[name]
-            params[f"{tag}{i}_{r}"] = value if f is None else f(value)
+        for i, (t, value) in enumerate(zip(types, _pg_values(table, names, row), strict=True)):
+            params[f"{tag}{i}_{r}"] = value
             marks.append(f"%({tag}{i}_{r})s::{t}")
         tuples.append(f"({', '.join(marks)})")
     return f"(VALUES {', '.join(tuples)})", params
@@ -325,20 +333,13 @@ def _pg_copy(
 
     for name in names:
         _pg_type(table, name)  # only the supported types
-    times = [n for n in names if isinstance(table.c[n].type, UTCDateTime)]
-    for row in rows:
-        for n in times:
-            _aware(row[n])
-    jsons = {i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)}
+    values = [_pg_values(table, names, row) for row in rows]  # (checked before COPY starts)
     sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
     raw: Any = conn.connection.driver_connection
     try:
         with raw.cursor() as cursor, cursor.copy(sql) as copy:
-            for row in rows:
-                values = [row[n] for n in names]
-                for i in jsons:
-                    values[i] = _json(values[i])
-                copy.write_row(values)
+            for row_values in values:
+                copy.write_row(row_values)
     except psycopg.Error as exc:
         raise DBAPIError.instance(
             sql,
@@ -356,11 +357,8 @@ def _pg_arrays(
     params: dict[str, list[Any]] = {}
     for i, name in enumerate(names):
         column = [row[name] for row in rows]
-        if isinstance(table.c[name].type, UTCDateTime):
-            column = [_aware(v) for v in column]
-        elif isinstance(table.c[name].type, JSON):
-            column = [_json(v) for v in column]
-        params[f"{tag}{i}"] = column
+        convert = _pg_converter(table, name)
+        params[f"{tag}{i}"] = column if convert is None else [convert(v) for v in column]
     return params
 
 

@@ -324,7 +324,7 @@ class _BatchWriter:
 
     def _replay_new(self) -> sla.NewClocks:
         """Replay the clocks of the conversations this batch created, from the batch itself:
-        the facts :func:`sla.load_facts` would read back once the rows are stored."""
+        the facts :func:`sla.recompute` would read back once the rows are stored."""
         if not self.new_conversations:
             return sla.replay_new(self.ctx.settings, [])
         messages: dict[int, list[_PendingMessage]] = {}

@@ -177,30 +177,34 @@ def build(ctx: Context, period: Period, *, as_of: datetime | None = None,
     in parallel: the messages pass on the second connection, the rest on the first."""
     req = ReportRequest(period, (as_of or ctx.now()).astimezone(UTC), team, goals or Goals())
     with ctx.db.read() as session:
-        if not ctx.db.is_postgres:
-            reporting_session(session)
-            return ReportQueries(ctx, session, req).run()
-        session.execute(text(_ONE_SNAPSHOT))
         reporting_session(session)
-        try:
-            snapshot = session.scalar(text(_EXPORT_SNAPSHOT))
-        except DBAPIError as exc:  # a server that cannot export one: all on this connection
-            log.warning("no snapshot to share (%s): the report runs on one connection", exc)
-            session.rollback()  # (a snapshot cannot be exported from a savepoint)
-            session.execute(text(_ONE_SNAPSHOT))
-            reporting_session(session)
+        snapshot = _export_snapshot(session) if ctx.db.is_postgres else None
+        if snapshot is None:
             return ReportQueries(ctx, session, req).run()
         queries = ReportQueries(ctx, session, req)
         with ThreadPoolExecutor(1, thread_name_prefix="report") as pool:
-            side = pool.submit(_side_passes, ctx, req, str(snapshot))
+            side = pool.submit(_side_passes, ctx, req, snapshot)
             return queries.run(side=side.result)
 
 
-#: A report's transaction: every statement sees the database as of its first one.
-_ONE_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 _EXPORT_SNAPSHOT = "SELECT pg_export_snapshot()"
 #: What ``pg_export_snapshot()`` returns, e.g. ``00000003-0000001B-1``.
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+-[0-9]+")
+
+
+def _export_snapshot(session: Session) -> str | None:
+    """The id of this transaction's snapshot for a second connection to share, or None (then
+    the whole report runs on this connection, in a fresh transaction set up the same way)."""
+    try:
+        snapshot = str(session.scalar(text(_EXPORT_SNAPSHOT)))
+    except DBAPIError as exc:
+        log.warning("no snapshot to share (%s): the report runs on one connection", exc)
+        session.rollback()  # the failed statement ended the transaction
+        reporting_session(session)
+        return None
+    if not _SNAPSHOT_ID.fullmatch(snapshot):  # SET takes no parameters: never inline junk
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+    return snapshot
 
 
 def _side_passes(
@@ -208,23 +212,23 @@ def _side_passes(
 ) -> tuple[dict[str, Any], dict[int, int]]:
     """The messages pass, in a transaction on ``snapshot``."""
     with ctx.db.read() as session:
-        session.execute(text(_ONE_SNAPSHOT))
-        if not _SNAPSHOT_ID.fullmatch(snapshot):  # SET takes no parameters: never inline junk
-            raise ValueError(f"unexpected snapshot id {snapshot!r}")
-        session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-        reporting_session(session)
-        queries = ReportQueries(ctx, session, req)
-        return queries.volume()
+        reporting_session(session, snapshot=snapshot)
+        return ReportQueries(ctx, session, req).volume()
 
 
-def reporting_session(session: Session) -> None:
-    """PostgreSQL: let this read transaction sort and hash a month of rows in memory, and
-    turn JIT compilation off for it (the settings end with the transaction).
+def reporting_session(session: Session, *, snapshot: str | None = None) -> None:
+    """PostgreSQL: make this read transaction see one snapshot throughout (``REPEATABLE READ,
+    READ ONLY``; ``snapshot``: the one another transaction exported), let it sort and hash a
+    month of rows in memory, and turn JIT compilation off for it (the settings end with the
+    transaction). Call it before the transaction's first query.
 
     The report's passes are estimated above ``jit_above_cost`` from a few hundred thousand
     rows on, and compiling their many ``CASE`` and ``FILTER`` expressions cost more than it
     saved: measured in docs/reports.md."""
     if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        if snapshot is not None:
+            session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
         session.execute(text("SET LOCAL work_mem = '64MB'"))
         session.execute(text("SET LOCAL jit = off"))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,14 +79,6 @@ class _ConvRow:
     kind: str
     priority: str
     calendar: str | None
-
-
-@dataclass
-class _Stored:
-    """What is stored for one conversation: its queue fields, clocks and logged clock events."""
-
-    deadline: dict[str, object]
-    clocks: dict[tuple[str, int], dict[str, object]] = field(default_factory=dict)
 
 
 #: The one read of a recompute: every row it needs, for every conversation in ``ids``, in one
@@ -234,10 +226,8 @@ def _read(conn: Connection, ids: list[int]) -> _Read:
         elif src == 2:
             changes[conv_id].append((t1, i1, s1, s2, s3))
         else:  # the conversation: kind, priority, calendar, first escalation, queue fields
-            convs.append((conv_id, s1, s2, s3, t1, {
-                "due_at": t2, "due_for": s4, "due_target_s": i1, "risk_at": t3,
-                "queue_due_at": t4, "waiting_since": t5,
-            }))  # fmt: skip
+            queue_fields = dict(zip(_DEADLINE_FIELDS, (t2, s4, i1, t3, t4, t5), strict=True))
+            convs.append((conv_id, s1, s2, s3, t1, queue_fields))
     facts: dict[int, tuple[_ConvRow, ConversationFacts]] = {}
     current: dict[int, dict[str, object]] = {}
     for conv_id, kind, priority, calendar, escalated_at, queue_fields in convs:
@@ -266,16 +256,6 @@ def _read(conn: Connection, ids: list[int]) -> _Read:
         )
         current[conv_id] = queue_fields
     return _Read(facts, current, stored, logged, authors)
-
-
-def load_facts(
-    session: Session, ids: Collection[int]
-) -> dict[int, tuple[_ConvRow, ConversationFacts]]:
-    """Read the history of many conversations with one set-based query."""
-    if not ids:
-        return {}
-    session.flush()
-    return _read(session.connection(), sorted(set(ids))).facts
 
 
 def recompute(
@@ -347,7 +327,7 @@ def replay_new(
 ) -> NewClocks:
     """Replay conversations (id, team calendar name, facts) that have no stored clocks, no
     clock log and default queue fields: what :func:`recompute` would do for them, without
-    reading anything back. The facts must be what :func:`load_facts` would read once the
+    reading anything back. The facts must be what :func:`recompute` would read once the
     caller's rows are stored (UTC times, statuses in storage order); ``authors`` maps the
     ids of agents' messages to the agents who wrote them."""
     writes = _Writes()

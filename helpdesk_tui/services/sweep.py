@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, or_, select, true, update
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
@@ -540,8 +540,8 @@ def _escalate_set(
     team_names: dict[int, str] = {}
     if support_team is not None:
         team_names = {tid: name for tid, name in s.execute(select(Team.id, Team.name))}
-    level_rows: list[dict[str, object]] = []
-    routed_rows: list[dict[str, object]] = []
+    #: (conversation, its new level, its new team or None to keep it)
+    bumps: list[tuple[int, int, int | None]] = []
     team_events: list[dict[str, object]] = []
     outbox: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []
@@ -550,15 +550,14 @@ def _escalate_set(
         levels = sorted(made[conv_id])
         new_level = max(conv.escalation_level, *(lv for lv, _ in levels))
         routed = support_team if conv.kind == Kind.BUYER_SELLER.value else None
-        if routed is not None and routed != conv.team_id:
-            routed_rows.append({"b_id": conv_id, "b_level": new_level, "b_team": routed})
+        moved = routed is not None and routed != conv.team_id
+        bumps.append((conv_id, new_level, routed if moved else None))
+        if moved:
             team_events.append({
                 "conversation_id": conv_id, "field": "team",
                 "old": team_names.get(conv.team_id) if conv.team_id else None,
                 "new": team_names.get(routed), "actor_agent_id": None, "at": now,
             })  # fmt: skip
-        else:
-            level_rows.append({"b_id": conv_id, "b_level": new_level})
         for level, esc_id in levels:
             to, reason, _team = plan[(conv_id, level)]
             _escalation_mail(s, conv, level, esc_id, to, reason, now, outbox)
@@ -573,7 +572,7 @@ def _escalate_set(
             _notify_seller(ctx, cfg, s, conv, now, outbox)
     conn = s.connection()
     insert_rows(conn, table(ConversationEvent), team_events)
-    _bump_conversations(conn, level_rows, routed_rows, now)
+    _bump_conversations(conn, bumps, now)
     enqueue_many(s, outbox)
     audit.record_many(s, audits)
     replay = _replies_since(s, [c for c in made if convs[c].kind == Kind.BUYER_SELLER.value], now)
@@ -609,48 +608,39 @@ def _postgres(s: Session) -> bool:
 
 
 def _bump_conversations(
-    conn: Connection,
-    level_rows: list[dict[str, object]],
-    routed_rows: list[dict[str, object]],
-    now: datetime,
+    conn: Connection, bumps: list[tuple[int, int, int | None]], now: datetime
 ) -> None:
-    """Raise each escalated conversation's level (never lower it), bump its version and, for
-    ``routed_rows``, move it to its new team: on PostgreSQL one ``UPDATE ... FROM unnest``
-    for all of them; on SQLite one executemany per kind."""
-    conv_t = table(Conversation)
+    """Raise each conversation's level (never lower it), bump its version and move it to its
+    new team when it has one (``bumps``: id, level, team or None): one ``UPDATE ... FROM
+    unnest`` on PostgreSQL, one executemany on SQLite."""
+    if not bumps:
+        return
     if conn.dialect.name == "postgresql":
-        rows = [{**r, "b_team": None} for r in level_rows] + routed_rows
-        if not rows:
-            return
+        ids, levels, teams = (list(column) for column in zip(*bumps, strict=True))
         conn.exec_driver_sql(
             "UPDATE conversations SET escalation_level = GREATEST(conversations.escalation_level,"
             " v.level), team_id = COALESCE(v.team, conversations.team_id),"
             " version = conversations.version + 1, updated_at = %(now)s"
             " FROM unnest(%(ids)b::bigint[], %(levels)b::integer[], %(teams)b::bigint[])"
             " AS v(id, level, team) WHERE conversations.id = v.id",
-            {
-                "ids": [r["b_id"] for r in rows],
-                "levels": [r["b_level"] for r in rows],
-                "teams": [r["b_team"] for r in rows],
-                "now": now,
-            },
+            {"ids": ids, "levels": levels, "teams": teams, "now": now},
         )
         return
-    bump: dict[str, object] = {
-        "escalation_level": case(
-            (conv_t.c.escalation_level < bindparam("b_level"), bindparam("b_level")),
-            else_=conv_t.c.escalation_level,
+    conv_t = table(Conversation)
+    conn.execute(
+        update(conv_t)
+        .where(conv_t.c.id == bindparam("b_id"))
+        .values(
+            escalation_level=case(
+                (conv_t.c.escalation_level < bindparam("b_level"), bindparam("b_level")),
+                else_=conv_t.c.escalation_level,
+            ),
+            team_id=func.coalesce(bindparam("b_team"), conv_t.c.team_id),
+            version=conv_t.c.version + 1,
+            updated_at=now,
         ),
-        "version": conv_t.c.version + 1,
-        "updated_at": now,
-    }
-    by_id = conv_t.c.id == bindparam("b_id")
-    if level_rows:
-        conn.execute(update(conv_t).where(by_id).values(**bump), level_rows)
-    if routed_rows:
-        conn.execute(
-            update(conv_t).where(by_id).values(**bump, team_id=bindparam("b_team")), routed_rows
-        )
+        [{"b_id": i, "b_level": level, "b_team": team} for i, level, team in bumps],
+    )
 
 
 def _escalation_mail(
