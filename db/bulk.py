@@ -147,17 +147,49 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         return
     names = list(rows[0])
     _columns(table, names)
-    cols = ", ".join(names)
-    if conn.dialect.name == "postgresql":
-        if len(rows) >= _COPY_FROM:
-            _pg_copy(conn, table, names, rows)
-            return
+    if conn.dialect.name == "postgresql" and len(rows) < _COPY_FROM:
         conn.exec_driver_sql(*_pg_insert(table, rows))
+        return
+    insert_tuples(conn, table, names, [tuple(row[n] for n in names) for row in rows])
+
+
+def insert_tuples(
+    conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """:func:`insert_rows` for rows given as tuples of the ``names`` columns, in that order
+    (the bulk paths' cheaper form: no mapping a row)."""
+    if not rows:
+        return
+    _columns(table, names)
+    if conn.dialect.name == "postgresql":
+        if len(rows) < _COPY_FROM:
+            conn.exec_driver_sql(
+                *_pg_insert(table, [dict(zip(names, r, strict=True)) for r in rows])
+            )
+        else:
+            _pg_copy(conn, table, names, rows)
         return
     marks = ", ".join("?" for _ in names)
     conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({cols}) VALUES ({marks})", _sqlite_tuples(table, names, rows)
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
+        _converted(rows, [_sqlite_converter(table, n) for n in names]),
     )
+
+
+def _converted(
+    rows: Sequence[Sequence[Any]], converters: Sequence[Converter | None]
+) -> Sequence[Sequence[Any]]:
+    """``rows`` with each value passed through its column's converter (None: as it is)."""
+    todo = [(i, f) for i, f in enumerate(converters) if f is not None]
+    if not todo:
+        return [tuple(row) for row in rows]
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, f in todo:
+            values[i] = f(values[i])
+        out.append(tuple(values))
+    return out
 
 
 def insert_ignore_rows(
@@ -195,9 +227,14 @@ def insert_ignore_rows(
 
 
 def update_rows(
-    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: str = "id"
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: str = "id",
+    bump: str | None = None,
 ) -> None:
-    """``UPDATE table SET <the other keys> WHERE key = row[key]`` for every row, one statement."""
+    """``UPDATE table SET <the other keys> WHERE key = row[key]`` for every row, one statement;
+    ``bump`` names an integer column to increment as well (an optimistic-lock version)."""
     if not rows:
         return
     names = list(rows[0])
@@ -205,11 +242,15 @@ def update_rows(
     values = [n for n in names if n != key]
     if not values or key not in names:
         raise ValueError("update_rows needs the key and at least one column to set")
+    if bump is not None:
+        _columns(table, [bump])
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(*_pg_update(table, rows, key))
+        conn.exec_driver_sql(*_pg_update(table, rows, key, bump=bump))
         return
     order = [*values, key]
     sets = ", ".join(f"{n} = ?" for n in values)
+    if bump is not None:
+        sets += f", {bump} = {bump} + 1"
     conn.exec_driver_sql(
         f"UPDATE {table.name} SET {sets} WHERE {key} = ?", _sqlite_tuples(table, order, rows)
     )
@@ -226,11 +267,17 @@ def _pg_insert(
 
 
 def _pg_update(
-    table: Table, rows: Sequence[Mapping[str, Any]], key: str, tag: str = "p"
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: str,
+    tag: str = "p",
+    bump: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """PostgreSQL: ``UPDATE ... FROM`` ``rows`` (``_pg_source``) by ``key``."""
     names = list(rows[0])
     sets = ", ".join(f"{n} = v.{n}" for n in names if n != key)
+    if bump is not None:
+        sets += f", {bump} = {table.name}.{bump} + 1"
     source, params = _pg_source(table, names, rows, tag)
     return (
         f"UPDATE {table.name} SET {sets} FROM {source} AS v({', '.join(names)}) "
@@ -326,20 +373,22 @@ class Batch:
 
 
 def _pg_copy(
-    conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """``COPY`` ``rows`` into ``table``."""
+    """``COPY`` ``rows`` (tuples of the ``names`` columns) into ``table``."""
     import psycopg
 
     for name in names:
         _pg_type(table, name)  # only the supported types
-    values = [_pg_values(table, names, row) for row in rows]  # (checked before COPY starts)
+    # converted (and so checked) before COPY starts
+    values = _converted(rows, [_pg_converter(table, n) for n in names])
     sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
     raw: Any = conn.connection.driver_connection
     try:
         with raw.cursor() as cursor, cursor.copy(sql) as copy:
+            write = copy.write_row
             for row_values in values:
-                copy.write_row(row_values)
+                write(row_values)
     except psycopg.Error as exc:
         raise DBAPIError.instance(
             sql,

@@ -140,6 +140,20 @@ class Limits:
 
 def parse_line(raw: bytes, line: int, limits: Limits) -> Record | None:
     """Parse one line; None for a blank line; raise Rejected with the reason."""
+    # The common case first: a message record with nothing unusual about it, checked in one
+    # pass. It only ever accepts; anything it is not sure of goes through the full
+    # validation below, which decides and words the reason. Without a ``\u`` escape the
+    # parsed strings hold no NUL and no lone surrogate (raw control characters are invalid
+    # JSON, and the bytes are valid UTF-8 or orjson refuses them).
+    if b"\\u" not in raw and _LONG_DIGITS_B.search(raw) is None:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data = None
+        if type(data) is dict and data.get("type", "message") == "message":
+            record = _fast_message(data, line, limits)
+            if record is not None:
+                return record
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -169,6 +183,93 @@ def parse_line(raw: bytes, line: int, limits: Limits) -> Record | None:
 
 #: 19 digits in a row: possibly an integer beyond 64 bits, which orjson reads as a float.
 _LONG_DIGITS = re.compile(r"\d{19}")
+
+
+_LONG_DIGITS_B = re.compile(rb"\d{19}")
+_MESSAGE_KEYS = frozenset(_KEYS["message"])
+_FROM_KEYS = frozenset({"id", "name", "verified", "role"})
+_ROLE_SET = frozenset(_ROLES)
+_KIND_SET = frozenset(_INTAKE_KINDS)
+_PRIORITY_SET = frozenset(p.value for p in Priority)
+
+
+def _fast_message(data: dict[str, Any], line: int, limits: Limits) -> MessageIn | None:
+    """``_message`` for a record that passes every check at first sight (strings already
+    known to hold no NUL or lone surrogate); None as soon as anything would need a closer
+    look: the full validation then accepts or rejects it."""
+    if not data.keys() <= _MESSAGE_KEYS:
+        return None
+    sender = data.get("from")
+    if type(sender) is not dict or not sender.keys() <= _FROM_KEYS:
+        return None
+    role = sender.get("role")
+    pid = sender.get("id")
+    name = sender.get("name")
+    verified = sender.get("verified")
+    if name is None:
+        name = ""
+    if not (
+        type(role) is str
+        and role in _ROLE_SET
+        and _plain_id(pid)
+        and type(name) is str
+        and len(name) <= 200
+        and (verified is None or type(verified) is bool)
+    ):
+        return None
+    mid = data.get("id")
+    conversation = data.get("conversation")
+    body = data.get("body")
+    if body is None:
+        body = ""
+    if not (_plain_id(mid) and _plain_id(conversation) and type(body) is str):
+        return None
+    if len(body) * 4 > limits.body_bytes and len(body.encode("utf-8")) > limits.body_bytes:
+        return None
+    kind = _fast_opt(data.get("kind"), 190)
+    priority = _fast_opt(data.get("priority"), 190)
+    subject = _fast_opt(data.get("subject"), _MAX_CHARS["subject"])
+    listing = _fast_opt(data.get("listing"), _MAX_CHARS["listing"])
+    category = _fast_opt(data.get("category"), _MAX_CHARS["category"])
+    if (
+        kind is False
+        or priority is False
+        or subject is False
+        or listing is False
+        or category is False
+        or (kind is not None and kind not in _KIND_SET)
+        or (priority is not None and priority not in _PRIORITY_SET)
+        or ("attachments" in data and data["attachments"] != [])
+    ):
+        return None
+    sent = data.get("sent_at")
+    if type(sent) is not str or not sent or sent.isspace():
+        return None
+    try:
+        sent_at = datetime.fromisoformat(sent.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if sent_at.utcoffset() is None or not _EARLIEST <= sent_at <= _LATEST:
+        return None
+    return MessageIn(
+        line, mid, conversation, PartyIn(pid, name, verified), role, body, sent_at,  # type: ignore[arg-type]
+        kind, subject, listing, priority, category,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def _plain_id(value: object) -> bool:
+    """A required id as ``_str`` accepts it: a string, not blank, at most 190 characters."""
+    return type(value) is str and 0 < len(value) <= 190 and not value.isspace()
+
+
+def _fast_opt(value: object, longest: int) -> str | bool | None:
+    """An optional string as ``_opt`` reads it (None for missing or empty); False when it
+    needs the full validation."""
+    if value is None or value == "":
+        return None
+    if type(value) is not str or len(value) > longest:
+        return False
+    return value
 
 
 def _loads(text: str) -> Any:
