@@ -176,11 +176,26 @@ def insert_tuples(
     )
 
 
+def _memo(convert: Converter) -> Converter:
+    """``convert`` remembering its results: a bulk write's timestamps repeat (one creation
+    time for the batch, a clock starting at its message's time)."""
+    seen: dict[Any, Any] = {}
+
+    def converted(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            result = seen[value] = convert(value)
+            return result
+
+    return converted
+
+
 def _converted(
     rows: Sequence[Sequence[Any]], converters: Sequence[Converter | None]
 ) -> Sequence[Sequence[Any]]:
     """``rows`` with each value passed through its column's converter (None: as it is)."""
-    todo = [(i, f) for i, f in enumerate(converters) if f is not None]
+    todo = [(i, _memo(f) if f is sqlite_datetime else f) for i, f in enumerate(converters) if f]
     if not todo:
         return [tuple(row) for row in rows]
     out = []

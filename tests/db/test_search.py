@@ -66,3 +66,24 @@ def test_a_word_in_more_messages_than_are_ranked_ranks_the_newest(
     monkeypatch.setattr(search, "CANDIDATES", 2)
     newest = [h.conversation for h in search.search(ctx, "parcel")]
     assert newest == ["c3", "c4"]  # only the two newest matches are ranked, best first
+
+
+def test_bulk_intake_and_console_replies_are_both_indexed(ctx: Context) -> None:
+    """Intake indexes its batch with one statement (SQLite: the insert triggers stand aside
+    while ``fts_deferred`` holds a row); every other insert is indexed by its trigger."""
+    from sqlalchemy import text
+
+    from helpdesk_tui.services import agents, conversations
+
+    agents.add_team(ctx, "alice", "support")
+    agents.add_agent(ctx, "alice", "alice", "Alice", "agent", "support")
+    _ingest(ctx, *(_msg(f"m{i}", f"c{i}", f"lost parcel {i}", subject=f"Gearbox {i}")
+                   for i in range(30)))  # fmt: skip
+    assert len(search.search(ctx, "parcel")) == 30
+    assert len(search.search(ctx, "gearbox")) == 30
+    with ctx.db.read() as s:
+        conv_id = s.execute(text("SELECT id FROM conversations WHERE external_id = 'c7'")).scalar()
+        if s.get_bind().dialect.name == "sqlite":
+            assert s.execute(text("SELECT count(*) FROM fts_deferred")).scalar() == 0
+    conversations.send(ctx, "alice", conv_id, "the courier found the tractor")
+    assert [h.conversation for h in search.search(ctx, "tractor")] == ["c7"]

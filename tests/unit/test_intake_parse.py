@@ -6,9 +6,13 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from helpdesk_tui.services import intake_parse
 from helpdesk_tui.services.intake_parse import (
     FeedbackIn,
     FlagIn,
@@ -374,3 +378,100 @@ def test_reasons_are_short_and_free_of_control_characters(record: dict[str, Any]
     text = reason(record)
     assert len(text) < 300
     assert text.isprintable(), repr(text)
+
+
+# -- the one-pass check of the common message record ------------------------------------------
+_TEXT_VALUES = [None, "", " ", "u-1", "x" * 100, "x" * 101, "x" * 190, "x" * 191, "x" * 200,
+                "x" * 201, "x" * 500, "x" * 501, "agent", "seller", "urgent", "buyer_seller",
+                "bogus", "2026-03-02T09:15:00+02:00", 0, True, [], {}, 1.5]  # fmt: skip
+_TEXT = st.sampled_from(_TEXT_VALUES) | st.text(max_size=6)
+_TIMES = st.one_of(
+    _TEXT,
+    st.sampled_from(["2026-03-02T09:15:00Z", "2026-03-02T09:15:00", "2026-03-02 09:15+02:00",
+                     "1969-12-31T23:00:00+00:00", "3000-01-01T00:00:00+00:00", "not a time"]),
+)  # fmt: skip
+_FIELDS = {
+    "type": st.sampled_from(["message", "listing", 3]),
+    "id": _TEXT, "conversation": _TEXT, "kind": _TEXT, "subject": _TEXT, "listing": _TEXT,
+    "body": st.one_of(_TEXT, st.just("é" * 20_000)), "sent_at": _TIMES, "priority": _TEXT,
+    "category": _TEXT, "attachments": st.sampled_from([[], None, [1], "x"]), "colour": _TEXT,
+}  # fmt: skip
+_DROP = object()
+
+
+@given(
+    st.dictionaries(st.sampled_from(sorted(_FIELDS)), st.none(), max_size=4).flatmap(
+        lambda keys: st.fixed_dictionaries({k: st.one_of(st.just(_DROP), _FIELDS[k]) for k in keys})
+    ),
+    st.dictionaries(
+        st.sampled_from(["id", "role", "name", "verified", "email"]),
+        st.one_of(st.just(_DROP), _TEXT),
+        max_size=2,
+    ),
+    st.booleans(),
+)
+@settings(max_examples=1500, deadline=None)
+def test_one_pass_check_accepts_exactly_what_the_full_validation_accepts(
+    changes: dict[str, Any], sender_changes: dict[str, Any], odd_sender: bool
+) -> None:
+    """``parse_line`` tries a one-pass check on message records first: with or without it,
+    every line gets the same record or the same reason. (A valid record with a few fields
+    changed, dropped or added, so that both accepted and rejected lines are common.)"""
+    rec = {k: v for k, v in {**msg(), **changes}.items() if v is not _DROP}
+    sender = {k: v for k, v in {**rec["from"], **sender_changes}.items() if v is not _DROP}
+    rec["from"] = "u-1" if odd_sender else sender
+    raw = json.dumps(rec).encode()
+
+    def outcome() -> object:
+        try:
+            return parse_line(raw, 7, LIMITS)
+        except Rejected as exc:
+            return str(exc)
+
+    with_shortcut = outcome()
+    with patch.object(intake_parse, "_fast_message", lambda *_: None):
+        without = outcome()
+    assert with_shortcut == without
+    if isinstance(without, MessageIn):
+        assert without.sent_at.utcoffset() == with_shortcut.sent_at.utcoffset()  # type: ignore[union-attr]
+
+
+def _with_and_without_the_one_pass_check(rec: dict[str, Any]) -> tuple[object, object]:
+    raw = json.dumps(rec).encode()
+
+    def outcome() -> object:
+        try:
+            return parse_line(raw, 7, LIMITS)
+        except Rejected as exc:
+            return str(exc)
+
+    with_shortcut = outcome()
+    with patch.object(intake_parse, "_fast_message", lambda *_: None):
+        return with_shortcut, outcome()
+
+
+def test_one_pass_check_every_single_change_of_a_valid_record() -> None:
+    """Each field (and each sender field) of a valid record dropped or set to each of the
+    boundary values: the same record or reason with and without the one-pass check."""
+    values = [_DROP, *_TEXT_VALUES, "2026-03-02T09:15:00Z", "2026-03-02T09:15:00",
+              "1969-12-31T23:00:00+00:00", "é" * 20_000, [1], "x"]  # fmt: skip
+    for key in [*_FIELDS, "from.id", "from.role", "from.name", "from.verified", "from.email"]:
+        for value in values:
+            rec = msg()
+            target, name = (rec["from"], key[5:]) if key.startswith("from.") else (rec, key)
+            if value is _DROP:
+                target.pop(name, None)
+            else:
+                target[name] = value
+            with_shortcut, without = _with_and_without_the_one_pass_check(rec)
+            assert with_shortcut == without, (key, value)
+
+
+def test_the_common_message_record_takes_the_one_pass_check() -> None:
+    rec = msg(priority="high", category="account", listing="L-1")
+    fast = intake_parse._fast_message(rec, 7, LIMITS)
+    assert fast is not None and fast == parse(rec)
+    # escapes can hide a NUL or a lone surrogate: such lines always get the full validation
+    for body in ("a\x00b", "a\ud800b"):
+        with pytest.raises(Rejected, match="'body' contains"):
+            parse(msg(body=body))
