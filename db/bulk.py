@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -150,7 +151,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     if conn.dialect.name == "postgresql" and len(rows) < _COPY_FROM:
         conn.exec_driver_sql(*_pg_insert(table, rows))
         return
-    insert_tuples(conn, table, names, [tuple(row[n] for n in names) for row in rows])
+    insert_tuples(conn, table, names, _tuples(names, rows))
 
 
 def insert_tuples(
@@ -174,6 +175,14 @@ def insert_tuples(
         f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
         _converted(rows, [_sqlite_converter(table, n) for n in names]),
     )
+
+
+def _tuples(names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """The ``names`` values of each row, in that order."""
+    if len(names) == 1:
+        return [(row[names[0]],) for row in rows]
+    get = itemgetter(*names)
+    return [get(row) for row in rows]
 
 
 def _memo(convert: Converter) -> Converter:
