@@ -301,7 +301,7 @@ class _BatchWriter:
         if self.postgres:
             array = bindparam("v", list(values), type_=ARRAY(String()))
             return column.in_(select(func.unnest(array)).scalar_subquery())
-        return column.in_(values)
+        return column.in_(bindparam("v", list(values), expanding=True))  # compiled once
 
     def _preload(self, records: list[Record]) -> None:
         party_ids: set[str] = set()
