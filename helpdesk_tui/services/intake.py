@@ -982,8 +982,9 @@ def _allocate_ids(conn: Connection, wanted: dict[str, int]) -> dict[str, list[in
     if conn.dialect.name == "postgresql":
         tables = list(wanted)
         rows = conn.exec_driver_sql(
-            "SELECT v.t, nextval(pg_get_serial_sequence(v.t, 'id'))"
-            " FROM unnest(%(t)s::text[], %(n)s::int[]) AS v(t, n), generate_series(1, v.n)",
+            "SELECT v.t, nextval(v.s) FROM (SELECT t, n, pg_get_serial_sequence(t, 'id')::regclass"
+            " AS s FROM unnest(%(t)s::text[], %(n)s::int[]) AS u(t, n)) AS v,"
+            " generate_series(1, v.n)",
             {"t": tables, "n": [wanted[t] for t in tables]},
         )
         for table, new_id in rows:
