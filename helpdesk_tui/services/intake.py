@@ -33,6 +33,7 @@ from db.models import (
 )
 from helpdesk_tui.services import live, sla
 from helpdesk_tui.services.context import Context
+from helpdesk_tui.services.gc_pause import gc_paused
 from helpdesk_tui.services.intake_parse import (
     AttachmentIn,
     FeedbackIn,
@@ -136,7 +137,8 @@ class Intake:
     def _apply_batch(self, batch: list[tuple[Record, bytes]]) -> _Outcome | None:
         for _ in range(3):
             try:
-                return self.ctx.db.write(lambda s: _BatchWriter(self.ctx, s).apply(batch))
+                with gc_paused():
+                    return self.ctx.db.write(lambda s: _BatchWriter(self.ctx, s).apply(batch))
             except IntegrityError:
                 continue  # another intake stored the same ids meanwhile: retry sees duplicates
             except DataError:
