@@ -257,6 +257,7 @@ _DEADLINE_COLUMNS = (
     "waiting_since",
 )
 _INTAKE = Via.INTAKE.value
+_SQLITE_CACHE_KIB = 64 * 1024
 _AGENT = MessageRole.AGENT.value
 _OPEN = Status.OPEN.value
 
@@ -527,6 +528,10 @@ class _BatchWriter:
                     for x in self.new_listings
                 ],
             )
+        if not self.postgres:
+            # SQLite's default page cache (2 MB) is a small part of a bulk load's indexes;
+            # the connection keeps this one (64 MB at most, allocated as used)
+            conn.exec_driver_sql(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
         sqlite_fts = not self.postgres and bool(self.new_threads or self.out.messages)
         if sqlite_fts:  # the FTS insert triggers stand aside: the batch indexes itself (0007)
             conn.exec_driver_sql("INSERT INTO fts_deferred (writer) VALUES (1)")
