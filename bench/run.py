@@ -57,6 +57,26 @@ def fresh_database(backend: str, workdir: Path) -> Iterator[Database]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def server_cpu_s() -> float | None:
+    """CPU seconds used so far by every ``postgres`` process of this machine (Linux /proc);
+    None where that cannot be read."""
+    total = 0
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if comm.startswith("postgres"):
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def median_ms(fn: Callable[[], Any], repeat: int) -> float:
     samples = []
     for _ in range(repeat):
@@ -74,9 +94,10 @@ def run_backend(backend: str, n: int, per: int, repeat: int) -> dict[str, Any]:
         agents.add_team(ctx, "bench", "support")
         agents.add_agent(ctx, "bench", "bench", "Bench Agent", "agent", "support")
         lines = list(records(n, per, agent="bench"))
-        t = time.perf_counter()
+        server0 = server_cpu_s() if backend == "postgres" else None
+        t, cpu = time.perf_counter(), time.process_time()
         summary = Intake(ctx).run(lines)
-        elapsed = time.perf_counter() - t
+        elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
         # Statistics as autovacuum would leave them a minute after a bulk load (without them
         # PostgreSQL plans the queue page for an empty table).
         with db.engine.connect() as conn:
@@ -87,7 +108,12 @@ def run_backend(backend: str, n: int, per: int, repeat: int) -> dict[str, Any]:
             "accepted": summary.accepted,
             "seconds": round(elapsed, 2),
             "records_per_s": round(len(lines) / elapsed),
+            # where the time went: this process's CPU, and on PostgreSQL every server
+            # process's (other work on the same server counts too: run it alone)
+            "client_cpu_s": round(cpu, 2),
         }
+        if server0 is not None:
+            out["intake"]["server_cpu_s"] = round(server_cpu_s() - server0, 2)  # type: ignore[operator]
         f = queue.QueueFilter()
         with db.read() as s:
             out["queue_query_ms_median"] = median_ms(
