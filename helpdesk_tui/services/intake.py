@@ -109,9 +109,13 @@ class Intake:
             self.flush()
 
     def run(self, lines: Iterable[bytes]) -> IngestSummary:
-        for number, raw in enumerate(lines, start=1):
-            self.feed(raw.rstrip(b"\r\n"), number)
-        self.flush()
+        # Parsing allocates as much as writing (see gc_paused): no collection in the whole
+        # run (measured: a few dozen objects in reference cycles a batch, from SQLAlchemy's
+        # sessions, collected once the run ends).
+        with gc_paused():
+            for number, raw in enumerate(lines, start=1):
+                self.feed(raw.rstrip(b"\r\n"), number)
+            self.flush()
         return self.summary
 
     @property
