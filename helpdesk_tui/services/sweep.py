@@ -46,9 +46,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
@@ -314,6 +325,9 @@ def escalation_candidates(
                     SlaClock.target.in_(SUPPORT_TARGETS),
                 ),
             ),
+            # a conversation at level 1 only once its level 2 is due (roughly: the exact
+            # test is below), not every one escalated by an earlier sweep
+            or_(Conversation.escalation_level < 1, _level2_due(s, cfg, now)),
         )
     )
     pg = _postgres(s)
@@ -350,6 +364,16 @@ def escalation_candidates(
     return {k: v for k, v in sorted(wanted.items()) if v}
 
 
+def _level2_due(s: Session, cfg: SchedulerSettings, now: datetime) -> ColumnElement[bool]:
+    """SQL: the clock's level 2 is due at ``now`` (``due_at + level2_after * target_s``), to
+    within a second either way: a pre-filter, the caller tests the exact instant."""
+    if _postgres(s):
+        due_s: ColumnElement[Any] = func.extract("epoch", SlaClock.due_at)
+    else:  # stored as text; julianday() reads it (UTC), in days since the Julian epoch
+        due_s = (func.julianday(SlaClock.due_at) - 2440587.5) * 86400.0
+    return due_s + SlaClock.target_s * cfg.level2_after <= now.timestamp() + 1.0
+
+
 def _lead_of(s: Session, team_id: int | None) -> Agent | None:
     q = (
         select(Agent)
@@ -377,9 +401,9 @@ def _team_id(s: Session, name: str | None) -> int | None:
     return s.scalar(select(Team.id).where(Team.name == name))
 
 
-@dataclass(frozen=True)
-class _Conv:
-    """What an escalation reads of a conversation (one set-based query per chunk)."""
+class _Conv(NamedTuple):
+    """What an escalation reads of a conversation (one set-based query per chunk; a named
+    tuple, cheaper to build by the thousand than a frozen dataclass)."""
 
     id: int
     external_id: str
