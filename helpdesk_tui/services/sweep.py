@@ -224,19 +224,13 @@ def mark_breaches(ctx: Context, now: datetime) -> list[Breach]:
     """Mark every newly breached clock (one set-based UPDATE) and log the breach once (its own
     transaction; :func:`run` does this in the transaction of the first escalations)."""
 
-    def fn(s: Session) -> list[Breach]:
-        breaches, clock_log = _mark_breaches(s, now)
-        insert_rows(s.connection(), table(ClockEvent), clock_log)
-        return breaches
-
     with gc_paused():
-        return ctx.db.write(fn)
+        return ctx.db.write(lambda s: _mark_breaches(s, now))
 
 
-def _mark_breaches(s: Session, now: datetime) -> tuple[list[Breach], list[dict[str, Any]]]:
-    """The breach fence in the caller's transaction: the clocks this call marked, and their
-    ``breached`` clock-log rows for the caller to insert (with the escalations, so that a
-    conversation is locked once by the foreign-key checks of both)."""
+def _mark_breaches(s: Session, now: datetime) -> list[Breach]:
+    """The breach fence in the caller's transaction, and the ``breached`` clock-log rows of
+    the clocks it marked."""
     t = table(SlaClock)
     rows = (
         s.connection()
@@ -274,7 +268,8 @@ def _mark_breaches(s: Session, now: datetime) -> tuple[list[Breach], list[dict[s
         }
         for r in rows
     ]
-    return [Breach(r.id, r.conversation_id, r.target, r.due_at) for r in rows], clock_log
+    insert_rows(s.connection(), table(ClockEvent), clock_log)
+    return [Breach(r.id, r.conversation_id, r.target, r.due_at) for r in rows]
 
 
 # -- escalations -----------------------------------------------------------------------------------
@@ -296,9 +291,16 @@ class SweepReport:
 
 
 def escalation_candidates(
-    s: Session, cfg: SchedulerSettings, now: datetime, only: list[int] | None = None
+    s: Session,
+    cfg: SchedulerSettings,
+    now: datetime,
+    only: list[int] | None = None,
+    *,
+    unmarked: bool = False,
 ) -> dict[int, set[int]]:
-    """conversation id -> levels due, from database state only (catch-up after downtime)."""
+    """conversation id -> levels due, from database state only (catch-up after downtime).
+    The clocks marked breached; with ``unmarked`` also those past due not marked yet (for a
+    caller that marks them in the same transaction)."""
     query = (
         select(
             SlaClock.conversation_id,
@@ -310,7 +312,7 @@ def escalation_candidates(
         .join(Conversation, Conversation.id == SlaClock.conversation_id)
         .where(
             SlaClock.state == ClockState.RUNNING.value,
-            SlaClock.breached_at.is_not(None),
+            true() if unmarked else SlaClock.breached_at.is_not(None),
             SlaClock.due_at <= now,
             Conversation.is_open == true(),
             Conversation.escalation_level < 2,
@@ -508,18 +510,23 @@ def _escalate(
                 report.escalated[level] = report.escalated.get(level, 0) + 1
 
     def first(s: Session) -> tuple[int, list[int], dict[int, list[int]]]:
-        breaches, clock_log = _mark_breaches(s, now) if mark else ([], [])
-        wanted = escalation_candidates(s, cfg, now)
+        # With ``mark``, the clocks past due are escalation candidates before they are marked
+        # breached, and they are marked once the conversations are updated: this transaction
+        # then locks conversations before clocks, as intake and every clock replay do (marking
+        # first would lock clocks, then conversations: a deadlock with them).
+        marked: list[list[Breach]] = []
+
+        def mark_now() -> None:
+            marked.append(_mark_breaches(s, now))
+
+        wanted = escalation_candidates(s, cfg, now, unmarked=mark)
         ids = list(wanted)
         head = {i: wanted[i] for i in ids[:chunk]}
-        made = (
-            _escalate_set(ctx, cfg, s, list(head), now, due=head, clock_log=clock_log)
-            if head
-            else {}
-        )
-        if not made:  # (else _escalate_set inserted the clock log)
-            insert_rows(s.connection(), table(ClockEvent), clock_log)
-        return len(breaches), ids[chunk:], made
+        after = mark_now if mark else None
+        made = _escalate_set(ctx, cfg, s, list(head), now, head, after) if head else {}
+        if mark and not marked:  # (nothing escalated: _escalate_set did not call it)
+            mark_now()
+        return sum(len(m) for m in marked), ids[chunk:], made
 
     try:
         with gc_paused():
@@ -568,17 +575,17 @@ def _escalate_set(
     part: list[int],
     now: datetime,
     due: dict[int, set[int]] | None = None,
-    clock_log: list[dict[str, Any]] | None = None,
+    after_update: Callable[[], None] | None = None,
 ) -> dict[int, list[int]]:
     """Escalate the conversations ``part`` in the caller's transaction, a handful of statements
     whatever their number; returns conversation id -> levels this call created. ``due``: the
-    levels due, when the caller read them in this transaction. ``clock_log``: clock-log rows
-    of the caller's to insert with the rest (when this call escalates anything).
+    levels due, when the caller read them in this transaction. ``after_update``: called
+    right after the conversations' update (when this call escalates anything).
 
     Each row inserted that references a conversation takes a KEY SHARE lock on it (its
     foreign-key check; a heap write, logged), unless this transaction holds one already (an
     UPDATE that changes no key carries it to the new row version): the escalations, the
-    caller's clock log and the outbox rows of one transaction lock each conversation once."""
+    breach log ``after_update`` writes and the outbox rows lock each conversation once."""
     if due is None:
         # re-read inside the transaction: an agent may have answered since the candidate query
         due = escalation_candidates(s, cfg, now, part)
@@ -668,7 +675,8 @@ def _escalate_set(
             _notify_seller(ctx, cfg, s, conv, now, outbox)
     conn = s.connection()
     _bump_conversations(conn, bumps, now)
-    insert_rows(conn, table(ClockEvent), clock_log or [])
+    if after_update is not None:
+        after_update()
     insert_rows(conn, table(ConversationEvent), team_events)
     enqueue_many(s, outbox)
     audit.record_many(s, audits)
