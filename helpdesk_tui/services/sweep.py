@@ -34,6 +34,14 @@ an escalation changes: see ``_replies_since``). A chunk that
 fails is redone one conversation a transaction, so a failing conversation rolls back alone and
 the rest land (the next sweep retries it). At-risk alerts and the other jobs using
 ``run_per_item`` handle each item in its own SAVEPOINT inside a chunk transaction.
+
+``run`` marks the breaches in the transaction of the first chunk, right after the
+conversations' update (the clocks past due are candidates before they are marked): one
+commit, each conversation locked once by the foreign-key checks of the breach log, the
+escalations and the outbox, and conversations locked before clocks, the order of intake and
+clock replays (marking first would deadlock with them). Should that transaction fail, the
+breaches are marked alone and the escalations redone as above. The sweep's transactions run
+with the cyclic garbage collector paused (``gc_paused``).
 """
 
 from __future__ import annotations
