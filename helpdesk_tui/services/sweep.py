@@ -59,15 +59,19 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
     and_,
+    any_,
     bindparam,
     case,
+    cast,
     func,
     or_,
     select,
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
@@ -345,6 +349,22 @@ def escalation_candidates(
     if only is not None:
         query = query.where(in_ids(SlaClock.conversation_id, "only", pg))
         params["only"] = only
+    elif pg:
+        # The conversations looked up by the ids of the clocks past due (one array, computed
+        # once): joined on their own, PostgreSQL estimates a few thousand clocks and reads
+        # every open conversation for a hash join (25-35 ms at 100,000 open) instead of
+        # looking a few thousand up by primary key (5 ms).
+        k = aliased(SlaClock)  # (its own FROM: not correlated with the outer query's)
+        due = (
+            select(func.array_agg(k.conversation_id))
+            .where(
+                k.state == ClockState.RUNNING.value,
+                true() if unmarked else k.breached_at.is_not(None),
+                k.due_at <= now,
+            )
+            .scalar_subquery()
+        )
+        query = query.where(Conversation.id == any_(cast(due, ARRAY(Integer()))))
     rows = s.connection().execute(query, params).all()
     wanted: dict[int, set[int]] = defaultdict(set)
     for conv_id, kind, level, due_at, target_s in rows:
