@@ -404,7 +404,7 @@ def _pg_copy(
 
     for name in names:
         _pg_type(table, name)  # only the supported types
-    # converted (and so checked) before COPY starts
+    # converted (and so checked) before COPY starts; the converters looked up once
     values = _converted(rows, [_pg_converter(table, n) for n in names])
     sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
     raw: Any = conn.connection.driver_connection

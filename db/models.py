@@ -111,7 +111,9 @@ class Conversation(Base):
     thread_key: Mapped[str] = mapped_column(String(200), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     subject: Mapped[str] = mapped_column(String(500), default="")
-    listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"), index=True)
+    #: Not indexed: no query looks conversations up by listing (migration
+    #: 0008_drop_conversations_listing_index).
+    listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"))
     requester_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
     counterpart_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))

@@ -34,6 +34,14 @@ an escalation changes: see ``_replies_since``). A chunk that
 fails is redone one conversation a transaction, so a failing conversation rolls back alone and
 the rest land (the next sweep retries it). At-risk alerts and the other jobs using
 ``run_per_item`` handle each item in its own SAVEPOINT inside a chunk transaction.
+
+``run`` marks the breaches in the transaction of the first chunk, right after the
+conversations' update (the clocks past due are candidates before they are marked): one
+commit, each conversation locked once by the foreign-key checks of the breach log, the
+escalations and the outbox, and conversations locked before clocks, the order of intake and
+clock replays (marking first would deadlock with them). Should that transaction fail, the
+breaches are marked alone and the escalations redone as above. The sweep's transactions run
+with the cyclic garbage collector paused (``gc_paused``).
 """
 
 from __future__ import annotations
@@ -42,10 +50,25 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
@@ -66,6 +89,7 @@ from db.models import (
 from helpdesk_tui.scheduler_settings import SchedulerSettings
 from helpdesk_tui.services import audit, sla
 from helpdesk_tui.services.context import Context
+from helpdesk_tui.services.gc_pause import gc_paused
 from helpdesk_tui.services.notify import (
     email_row,
     enqueue_email,
@@ -178,53 +202,70 @@ class Breach:
 
 
 def mark_breaches(ctx: Context, now: datetime) -> list[Breach]:
-    """Mark every newly breached clock (one set-based UPDATE) and log the breach once."""
+    """Mark every newly breached clock (one set-based UPDATE) and log the breach once (its own
+    transaction; :func:`run` does this in the transaction of the first escalations)."""
 
-    def fn(s: Session) -> list[Breach]:
-        t = table(SlaClock)
-        rows = (
-            s.connection()
-            .execute(
-                update(t)
-                .where(
-                    SlaClock.state == ClockState.RUNNING.value,
-                    SlaClock.due_at <= now,
-                    SlaClock.breached_at.is_(None),
-                )
-                .values(breached_at=now)
-                .returning(
-                    SlaClock.id,
-                    SlaClock.conversation_id,
-                    SlaClock.target,
-                    SlaClock.seq,
-                    SlaClock.due_at,
-                    SlaClock.policy,
-                )
+    with gc_paused():
+        return ctx.db.write(lambda s: _mark_breaches(s, now))
+
+
+def _mark_breaches(s: Session, now: datetime) -> list[Breach]:
+    """The breach fence in the caller's transaction, and the ``breached`` clock-log rows of
+    the clocks it marked (PostgreSQL: one statement, the log written from the UPDATE's
+    RETURNING rows without a trip through Python)."""
+    cause = f"past due, found by the sweep at {now:%Y-%m-%d %H:%M:%S}Z"
+    conn = s.connection()
+    if conn.dialect.name == "postgresql":
+        marked = conn.exec_driver_sql(
+            "WITH b AS (UPDATE sla_clocks SET breached_at = %(now)s"
+            " WHERE state = %(running)s AND due_at <= %(now)s AND breached_at IS NULL"
+            " RETURNING id, conversation_id, target, seq, due_at, policy),"
+            " log AS (INSERT INTO clock_events"
+            " (conversation_id, target, seq, event, at, due_at, cause, policy, recorded_at)"
+            " SELECT conversation_id, target, seq, 'breached', due_at, due_at, %(cause)s,"
+            " policy, %(now)s FROM b ORDER BY id)"
+            " SELECT id, conversation_id, target, due_at FROM b",
+            {"now": now, "running": ClockState.RUNNING.value, "cause": cause},
+        ).all()
+        return [Breach(i, c, t, d.astimezone(UTC)) for i, c, t, d in marked]
+    t = table(SlaClock)
+    rows = (
+        s.connection()
+        .execute(
+            update(t)
+            .where(
+                SlaClock.state == ClockState.RUNNING.value,
+                SlaClock.due_at <= now,
+                SlaClock.breached_at.is_(None),
             )
-            .all()
+            .values(breached_at=now)
+            .returning(
+                SlaClock.id,
+                SlaClock.conversation_id,
+                SlaClock.target,
+                SlaClock.seq,
+                SlaClock.due_at,
+                SlaClock.policy,
+            )
         )
-        if rows:
-            insert_rows(
-                s.connection(),
-                table(ClockEvent),
-                [
-                    {
-                        "conversation_id": r.conversation_id,
-                        "target": r.target,
-                        "seq": r.seq,
-                        "event": "breached",
-                        "at": r.due_at,
-                        "due_at": r.due_at,
-                        "cause": f"past due, found by the sweep at {now:%Y-%m-%d %H:%M:%S}Z",
-                        "policy": r.policy,
-                        "recorded_at": now,
-                    }
-                    for r in rows
-                ],
-            )
-        return [Breach(r.id, r.conversation_id, r.target, r.due_at) for r in rows]
-
-    return ctx.db.write(fn)
+        .all()
+    )
+    clock_log = [
+        {
+            "conversation_id": r.conversation_id,
+            "target": r.target,
+            "seq": r.seq,
+            "event": "breached",
+            "at": r.due_at,
+            "due_at": r.due_at,
+            "cause": cause,
+            "policy": r.policy,
+            "recorded_at": now,
+        }
+        for r in rows
+    ]
+    insert_rows(conn, table(ClockEvent), clock_log)
+    return [Breach(r.id, r.conversation_id, r.target, r.due_at) for r in rows]
 
 
 # -- escalations -----------------------------------------------------------------------------------
@@ -246,9 +287,16 @@ class SweepReport:
 
 
 def escalation_candidates(
-    s: Session, cfg: SchedulerSettings, now: datetime, only: list[int] | None = None
+    s: Session,
+    cfg: SchedulerSettings,
+    now: datetime,
+    only: list[int] | None = None,
+    *,
+    unmarked: bool = False,
 ) -> dict[int, set[int]]:
-    """conversation id -> levels due, from database state only (catch-up after downtime)."""
+    """conversation id -> levels due, from database state only (catch-up after downtime).
+    The clocks marked breached; with ``unmarked`` also those past due not marked yet (for a
+    caller that marks them in the same transaction)."""
     query = (
         select(
             SlaClock.conversation_id,
@@ -260,7 +308,7 @@ def escalation_candidates(
         .join(Conversation, Conversation.id == SlaClock.conversation_id)
         .where(
             SlaClock.state == ClockState.RUNNING.value,
-            SlaClock.breached_at.is_not(None),
+            true() if unmarked else SlaClock.breached_at.is_not(None),
             SlaClock.due_at <= now,
             Conversation.is_open == true(),
             Conversation.escalation_level < 2,
@@ -275,6 +323,9 @@ def escalation_candidates(
                     SlaClock.target.in_(SUPPORT_TARGETS),
                 ),
             ),
+            # a conversation at level 1 only once its level 2 is due (roughly: the exact
+            # test is below), not every one escalated by an earlier sweep
+            or_(Conversation.escalation_level < 1, _level2_due(s, cfg, now)),
         )
     )
     pg = _postgres(s)
@@ -282,6 +333,22 @@ def escalation_candidates(
     if only is not None:
         query = query.where(in_ids(SlaClock.conversation_id, "only", pg))
         params["only"] = only
+    elif pg:
+        # The conversations looked up by the ids of the clocks past due (one array, computed
+        # once): joined on their own, PostgreSQL estimates a few thousand clocks and reads
+        # every open conversation for a hash join (25-35 ms at 100,000 open) instead of
+        # looking a few thousand up by primary key (5 ms).
+        k = aliased(SlaClock)  # (its own FROM: not correlated with the outer query's)
+        due = (
+            select(func.array_agg(k.conversation_id))
+            .where(
+                k.state == ClockState.RUNNING.value,
+                true() if unmarked else k.breached_at.is_not(None),
+                k.due_at <= now,
+            )
+            .scalar_subquery()
+        )
+        query = query.where(Conversation.id == any_(cast(due, ARRAY(Integer()))))
     rows = s.connection().execute(query, params).all()
     wanted: dict[int, set[int]] = defaultdict(set)
     for conv_id, kind, level, due_at, target_s in rows:
@@ -311,6 +378,16 @@ def escalation_candidates(
     return {k: v for k, v in sorted(wanted.items()) if v}
 
 
+def _level2_due(s: Session, cfg: SchedulerSettings, now: datetime) -> ColumnElement[bool]:
+    """SQL: the clock's level 2 is due at ``now`` (``due_at + level2_after * target_s``), to
+    within a second either way: a pre-filter, the caller tests the exact instant."""
+    if _postgres(s):
+        due_s: ColumnElement[Any] = func.extract("epoch", SlaClock.due_at)
+    else:  # stored as text; julianday() reads it (UTC), in days since the Julian epoch
+        due_s = (func.julianday(SlaClock.due_at) - 2440587.5) * 86400.0
+    return due_s + SlaClock.target_s * cfg.level2_after <= now.timestamp() + 1.0
+
+
 def _lead_of(s: Session, team_id: int | None) -> Agent | None:
     q = (
         select(Agent)
@@ -338,9 +415,9 @@ def _team_id(s: Session, name: str | None) -> int | None:
     return s.scalar(select(Team.id).where(Team.name == name))
 
 
-@dataclass(frozen=True)
-class _Conv:
-    """What an escalation reads of a conversation (one set-based query per chunk)."""
+class _Conv(NamedTuple):
+    """What an escalation reads of a conversation (one set-based query per chunk; a named
+    tuple, cheaper to build by the thousand than a frozen dataclass)."""
 
     id: int
     external_id: str
@@ -423,26 +500,56 @@ def escalate(
     The first transaction finds the candidates itself and escalates the first chunk of them
     (a sweep with up to ``chunk`` to escalate reads them once); the rest go chunk by chunk,
     each re-reading its candidates inside its own transaction."""
-    report = report or SweepReport()
+    return _escalate(ctx, cfg, now, report or SweepReport(), chunk=chunk, mark=False)
+
+
+def _escalate(
+    ctx: Context,
+    cfg: SchedulerSettings,
+    now: datetime,
+    report: SweepReport,
+    *,
+    chunk: int,
+    mark: bool,
+) -> SweepReport:
+    """:func:`escalate`; with ``mark`` the breaches are marked first, in the same transaction
+    as the first chunk of escalations (one commit; when that transaction fails, breaches are
+    marked alone and the escalations redone as :func:`escalate` does)."""
 
     def count(made: dict[int, list[int]]) -> None:
         for levels in made.values():
             for level in levels:
                 report.escalated[level] = report.escalated.get(level, 0) + 1
 
-    def first(s: Session) -> tuple[list[int], dict[int, list[int]]]:
-        wanted = escalation_candidates(s, cfg, now)
+    def first(s: Session) -> tuple[int, list[int], dict[int, list[int]]]:
+        # With ``mark``, the clocks past due are escalation candidates before they are marked
+        # breached, and they are marked once the conversations are updated: this transaction
+        # then locks conversations before clocks, as intake and every clock replay do (marking
+        # first would lock clocks, then conversations: a deadlock with them).
+        marked: list[list[Breach]] = []
+
+        def mark_now() -> None:
+            marked.append(_mark_breaches(s, now))
+
+        wanted = escalation_candidates(s, cfg, now, unmarked=mark)
         ids = list(wanted)
         head = {i: wanted[i] for i in ids[:chunk]}
-        made = _escalate_set(ctx, cfg, s, list(head), now, due=head) if head else {}
-        return ids[chunk:], made
+        after = mark_now if mark else None
+        made = _escalate_set(ctx, cfg, s, list(head), now, head, after) if head else {}
+        if mark and not marked:  # (nothing escalated: _escalate_set did not call it)
+            mark_now()
+        return sum(len(m) for m in marked), ids[chunk:], made
 
     try:
-        rest, made = ctx.db.write(first)
+        with gc_paused():
+            breached, rest, made = ctx.db.write(first)
+        report.breached += breached
         count(made)
         parts = [rest[i : i + chunk] for i in range(0, len(rest), chunk)]
     except Exception as exc:
         log.warning("escalating failed (%s): again chunk by chunk", exc)
+        if mark:
+            report.breached += len(mark_breaches(ctx, now))
         with ctx.db.read() as s:
             ids = list(escalation_candidates(s, cfg, now))
         # the failed first chunk one conversation a transaction, the rest as usual
@@ -452,7 +559,8 @@ def escalate(
 
     for part in parts:
         try:
-            made = ctx.db.write(lambda s, p=part: _escalate_set(ctx, cfg, s, p, now))  # type: ignore[misc]
+            with gc_paused():
+                made = ctx.db.write(lambda s, p=part: _escalate_set(ctx, cfg, s, p, now))  # type: ignore[misc]
         except Exception as exc:
             if len(part) == 1:
                 log.exception("conversation %s failed", part[0])
@@ -479,10 +587,17 @@ def _escalate_set(
     part: list[int],
     now: datetime,
     due: dict[int, set[int]] | None = None,
+    after_update: Callable[[], None] | None = None,
 ) -> dict[int, list[int]]:
     """Escalate the conversations ``part`` in the caller's transaction, a handful of statements
     whatever their number; returns conversation id -> levels this call created. ``due``: the
-    levels due, when the caller read them in this transaction."""
+    levels due, when the caller read them in this transaction. ``after_update``: called
+    right after the conversations' update (when this call escalates anything).
+
+    Each row inserted that references a conversation takes a KEY SHARE lock on it (its
+    foreign-key check; a heap write, logged), unless this transaction holds one already (an
+    UPDATE that changes no key carries it to the new row version): the escalations, the
+    breach log ``after_update`` writes and the outbox rows lock each conversation once."""
     if due is None:
         # re-read inside the transaction: an agent may have answered since the candidate query
         due = escalation_candidates(s, cfg, now, part)
@@ -571,8 +686,10 @@ def _escalate_set(
         if conv.kind == Kind.BUYER_SELLER.value:
             _notify_seller(ctx, cfg, s, conv, now, outbox)
     conn = s.connection()
-    insert_rows(conn, table(ConversationEvent), team_events)
     _bump_conversations(conn, bumps, now)
+    if after_update is not None:
+        after_update()
+    insert_rows(conn, table(ConversationEvent), team_events)
     enqueue_many(s, outbox)
     audit.record_many(s, audits)
     replay = _replies_since(s, [c for c in made if convs[c].kind == Kind.BUYER_SELLER.value], now)
@@ -719,10 +836,9 @@ def _notify_seller(
 
 
 def run(ctx: Context, cfg: SchedulerSettings, now: datetime) -> SweepReport:
-    """One sweep: mark new breaches, then create the escalations that are due."""
-    report = SweepReport()
-    report.breached = len(mark_breaches(ctx, now))
-    return escalate(ctx, cfg, now, report)
+    """One sweep: mark new breaches, then create the escalations that are due (the breaches
+    and the first chunk of escalations in one transaction)."""
+    return _escalate(ctx, cfg, now, SweepReport(), chunk=ESCALATION_CHUNK, mark=True)
 
 
 # -- at-risk alerts --------------------------------------------------------------------------------

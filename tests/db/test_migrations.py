@@ -141,3 +141,32 @@ def test_0006_fills_in_who_met_each_clock(empty_db: Database, tmp_path: Path) ->
     assert got[("c-1", "first_response")] == alice
     assert got[("c-2", "first_response")] is None
     assert all(who in (alice, None) for who in got.values())
+
+
+def _conversation_indexes(db: Database) -> set[str]:
+    with db.engine.connect() as conn:
+        return {ix["name"] for ix in inspect(conn).get_indexes("conversations") if ix["name"]}
+
+
+def test_0008_drops_the_listing_index_and_back(empty_db: Database, tmp_path: Path) -> None:
+    """The unused ``ix_conversations_listing_id`` goes (data kept); a downgrade brings it back."""
+    from helpdesk_tui.services import agents
+    from helpdesk_tui.services.context import Context
+    from helpdesk_tui.settings import Settings
+    from tests.factories import ingest, message
+
+    upgrade(empty_db)
+    assert "ix_conversations_listing_id" not in _conversation_indexes(empty_db)
+    assert "ix_conversations_requester_id" in _conversation_indexes(empty_db)
+    ctx = Context(db=empty_db, settings=Settings(data_dir=tmp_path / "data"))
+    agents.add_team(ctx, "root", "support")
+    assert ingest(ctx, message("m-1", "c-1", sent_at=0)).rejects == []
+    cfg = alembic_config(empty_db)
+    with empty_db.write_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007")
+    assert "ix_conversations_listing_id" in _conversation_indexes(empty_db)
+    upgrade(empty_db)
+    assert "ix_conversations_listing_id" not in _conversation_indexes(empty_db)
+    with empty_db.read() as s:
+        assert s.scalars(select(Conversation.external_id)).all() == ["c-1"]

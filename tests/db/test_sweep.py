@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from db.models import (
     Agent,
@@ -348,3 +348,51 @@ def test_failed_chunk_is_redone_one_conversation_at_a_time(
     again = sweep.escalate(ctx, CFG, at(hours=25, minutes=1), chunk=2)
     assert again.escalated[1] == 1 and not again.failed
     assert n(ctx, Escalation) == 5
+
+
+def test_a_message_mid_sweep_waits_for_it_or_it_for_the_message_never_a_deadlock(
+    people: Context,
+) -> None:
+    """Intake and clock replays lock a conversation, then its clocks. The sweep's transaction
+    (breaches marked with the first escalations) locks in the same order: a transaction that
+    holds a breaching conversation and then writes its clocks is not blocked by the sweep
+    (marking the breaches first would hold the clocks while waiting for the conversation)."""
+    import threading
+    import time
+
+    from sqlalchemy.orm import Session
+
+    ctx = people
+    if not ctx.db.is_postgres:
+        pytest.skip("row locks: PostgreSQL (SQLite has one writer at a time)")
+    must_ingest(ctx, message("m-1", "c-1", sent_at=0))
+    conv_id = conversation(ctx, "c-1").id
+    holding = threading.Event()
+    failed: list[BaseException] = []
+
+    def intake_like(s: Session) -> None:
+        s.execute(update(Conversation).where(Conversation.id == conv_id).values(subject="x"))
+        s.flush()
+        holding.set()
+        time.sleep(0.5)  # the sweep starts meanwhile and reaches this conversation
+        s.execute(text("SET LOCAL lock_timeout = '300ms'"))
+        s.execute(
+            update(SlaClock)
+            .where(SlaClock.conversation_id == conv_id)
+            .values(paused_s=SlaClock.paused_s)
+        )
+
+    def other() -> None:
+        try:
+            ctx.db.write(intake_like, retries=0)
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert holding.wait(10)
+    report = sweep_at(ctx, at(hours=25))
+    thread.join(10)
+    assert failed == []
+    assert (report.breached, report.escalated, report.failed) == (2, {1: 1, 2: 0}, {})
+    assert conversation(ctx, "c-1").subject == "x"
