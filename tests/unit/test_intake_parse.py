@@ -396,6 +396,22 @@ _FIELDS = {
     "body": st.one_of(_TEXT, st.just("é" * 20_000)), "sent_at": _TIMES, "priority": _TEXT,
     "category": _TEXT, "attachments": st.sampled_from([[], None, [1], "x"]), "colour": _TEXT,
 }  # fmt: skip
+
+
+def _with_and_without_the_one_pass_check(rec: dict[str, Any]) -> tuple[object, object]:
+    raw = json.dumps(rec).encode()
+
+    def outcome() -> object:
+        try:
+            return parse_line(raw, 7, LIMITS)
+        except Rejected as exc:
+            return str(exc)
+
+    with_shortcut = outcome()
+    with patch.object(intake_parse, "_fast_message", lambda *_: None):
+        return with_shortcut, outcome()
+
+
 _DROP = object()
 
 
@@ -420,34 +436,10 @@ def test_one_pass_check_accepts_exactly_what_the_full_validation_accepts(
     rec = {k: v for k, v in {**msg(), **changes}.items() if v is not _DROP}
     sender = {k: v for k, v in {**rec["from"], **sender_changes}.items() if v is not _DROP}
     rec["from"] = "u-1" if odd_sender else sender
-    raw = json.dumps(rec).encode()
-
-    def outcome() -> object:
-        try:
-            return parse_line(raw, 7, LIMITS)
-        except Rejected as exc:
-            return str(exc)
-
-    with_shortcut = outcome()
-    with patch.object(intake_parse, "_fast_message", lambda *_: None):
-        without = outcome()
+    with_shortcut, without = _with_and_without_the_one_pass_check(rec)
     assert with_shortcut == without
     if isinstance(without, MessageIn):
         assert without.sent_at.utcoffset() == with_shortcut.sent_at.utcoffset()  # type: ignore[union-attr]
-
-
-def _with_and_without_the_one_pass_check(rec: dict[str, Any]) -> tuple[object, object]:
-    raw = json.dumps(rec).encode()
-
-    def outcome() -> object:
-        try:
-            return parse_line(raw, 7, LIMITS)
-        except Rejected as exc:
-            return str(exc)
-
-    with_shortcut = outcome()
-    with patch.object(intake_parse, "_fast_message", lambda *_: None):
-        return with_shortcut, outcome()
 
 
 def test_one_pass_check_every_single_change_of_a_valid_record() -> None:
