@@ -437,9 +437,5 @@ def _pg_arrays(
 
 def _sqlite_tuples(
     table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
-) -> list[tuple[Any, ...]]:
-    converters = [_sqlite_converter(table, n) for n in names]
-    if not any(converters):
-        return [tuple(row[n] for n in names) for row in rows]
-    pairs = list(zip(names, converters, strict=True))
-    return [tuple(row[n] if f is None else f(row[n]) for n, f in pairs) for row in rows]
+) -> Sequence[Sequence[Any]]:
+    return _converted(_tuples(names, rows), [_sqlite_converter(table, n) for n in names])

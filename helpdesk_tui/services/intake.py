@@ -209,6 +209,9 @@ class _Thread:
     team_id: int | None = None
     category: str | None = None
     reopened_from_id: int | None = None
+    #: new threads: the span of the batch's messages (set by the replay)
+    first_message_at: datetime | None = None
+    last_message_at: datetime | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -238,7 +241,6 @@ class _FlagRow:
     message_id: int | None = None
     listing: _Listing | None = None
     party: _Party | None = None
-    id: int | None = None
 
 
 _MESSAGE_COLUMNS = (
@@ -248,18 +250,9 @@ _MESSAGE_COLUMNS = (
 _CONVERSATION_COLUMNS = (
     "id", "external_id", "thread_key", "kind", "subject", "listing_id", "requester_id",
     "counterpart_id", "team_id", "assignee_id", "status", "priority", "category",
-    "escalation_level", "is_open", "due_at", "due_for", "due_target_s", "risk_at",
-    "queue_due_at", "waiting_since", "first_message_at", "last_message_at", "resolved_at",
-    "reopened_from_id", "created_at", "updated_at", "version",
+    "escalation_level", "is_open", *sla.DEADLINE_FIELDS, "first_message_at", "last_message_at",
+    "resolved_at", "reopened_from_id", "created_at", "updated_at", "version",
 )  # fmt: skip
-_DEADLINE_COLUMNS = (
-    "due_at",
-    "due_for",
-    "due_target_s",
-    "risk_at",
-    "queue_due_at",
-    "waiting_since",
-)
 _INTAKE = Via.INTAKE.value
 _SQLITE_CACHE_KIB = 64 * 1024
 _AGENT = MessageRole.AGENT.value
@@ -418,8 +411,8 @@ class _BatchWriter:
         self._allocate()
         # Conversations created by this batch: their clocks follow from the batch alone, so
         # they are replayed from memory and their queue fields go in with the insert.
-        new_clocks, deadlines = self._replay_new()
-        self._write(deadlines)
+        new_clocks = self._replay_new()
+        self._write(new_clocks.deadlines)
         new_clocks.writes.flush(self.conn)
         pending = self.out.messages
         touched = {m.thread.id for m in pending if m.thread.id is not None}
@@ -440,7 +433,6 @@ class _BatchWriter:
             ("listings", self.new_listings),
             ("conversations", self.new_threads),
             ("messages", self.out.messages),
-            ("flags", self.flags),
         ]
         wanted = {table: len(objs) for table, objs in groups if objs}
         ids = _allocate_ids(self.conn, wanted)
@@ -448,11 +440,11 @@ class _BatchWriter:
             for obj, new_id in zip(objs, ids.get(table, ()), strict=True):
                 obj.id = new_id
 
-    def _replay_new(self) -> tuple[sla.NewClocks, dict[int, dict[str, object]]]:
+    def _replay_new(self) -> sla.NewClocks:
         """Replay the clocks of the conversations this batch created, from the batch itself:
         the facts :func:`sla.recompute` would read back once the rows are stored."""
         if not self.new_threads:
-            return sla.replay_new(self.ctx.settings, []), {}
+            return sla.replay_new(self.ctx.settings, [])
         messages: dict[int, list[_Msg]] = {}
         for m in self.out.messages:
             if m.thread.new:
@@ -466,6 +458,9 @@ class _BatchWriter:
         entries = []
         for conv in self.new_threads:
             mine = messages.get(id(conv), [])
+            if mine:  # what _refresh_times would store
+                conv.first_message_at = min(m.sent_at for m in mine)
+                conv.last_message_at = max(m.sent_at for m in mine)
             facts = ConversationFacts(
                 kind=conv.kind,
                 initial_priority=conv.priority,
@@ -481,8 +476,7 @@ class _BatchWriter:
             for m in self.out.messages
             if m.agent_id is not None and m.id is not None and m.role == _AGENT
         }
-        planned = sla.replay_new(self.ctx.settings, entries, authors=authors)  # type: ignore[arg-type]
-        return planned, planned.deadlines
+        return sla.replay_new(self.ctx.settings, entries, authors=authors)  # type: ignore[arg-type]
 
     def _write(self, deadlines: dict[int, dict[str, object]]) -> None:
         """Every new row with one bulk statement a table, in foreign-key order."""
@@ -540,16 +534,9 @@ class _BatchWriter:
         if sqlite_fts:  # the FTS insert triggers stand aside: the batch indexes itself (0007)
             conn.exec_driver_sql("INSERT INTO fts_deferred (writer) VALUES (1)")
         if self.new_threads:
-            span: dict[int, tuple[datetime, datetime]] = {}
-            for m in self.out.messages:
-                if m.thread.new:
-                    key = id(m.thread)
-                    first, last = span.get(key, (m.sent_at, m.sent_at))
-                    span[key] = (min(first, m.sent_at), max(last, m.sent_at))
             rows = []
             for c in self.new_threads:
                 d = deadlines[c.id]  # type: ignore[index]
-                first, last = span.get(id(c), (c.created_at, c.created_at))
                 rows.append(
                     (
                         c.id,
@@ -567,9 +554,9 @@ class _BatchWriter:
                         c.category,
                         0,
                         True,
-                        *(d[k] for k in _DEADLINE_COLUMNS),
-                        first,
-                        last,
+                        *(d[k] for k in sla.DEADLINE_FIELDS),
+                        c.first_message_at or c.created_at,
+                        c.last_message_at or c.created_at,
                         c.resolved_at,
                         c.reopened_from_id,
                         c.created_at,
@@ -621,7 +608,6 @@ class _BatchWriter:
                 conn,
                 Flag.__table__,
                 (
-                    "id",
                     "external_id",
                     "conversation_id",
                     "target_message_id",
@@ -633,7 +619,6 @@ class _BatchWriter:
                 ),
                 [
                     (
-                        f.id,
                         f.external_id,
                         f.thread.id,
                         f.message.id if f.message else f.message_id,

@@ -62,7 +62,7 @@ _CLOCK_FIELDS = (
     "policy",
 )
 #: The queue fields of a conversation that recompute keeps (they follow from its clocks).
-_DEADLINE_FIELDS = ("due_at", "due_for", "due_target_s", "risk_at", "queue_due_at", "waiting_since")
+DEADLINE_FIELDS = ("due_at", "due_for", "due_target_s", "risk_at", "queue_due_at", "waiting_since")
 
 _CONVS = Conversation.__table__
 _TEAMS = Team.__table__
@@ -226,7 +226,7 @@ def _read(conn: Connection, ids: list[int]) -> _Read:
         elif src == 2:
             changes[conv_id].append((t1, i1, s1, s2, s3))
         else:  # the conversation: kind, priority, calendar, first escalation, queue fields
-            queue_fields = dict(zip(_DEADLINE_FIELDS, (t2, s4, i1, t3, t4, t5), strict=True))
+            queue_fields = dict(zip(DEADLINE_FIELDS, (t2, s4, i1, t3, t4, t5), strict=True))
             convs.append((conv_id, s1, s2, s3, t1, queue_fields))
     facts: dict[int, tuple[_ConvRow, ConversationFacts]] = {}
     current: dict[int, dict[str, object]] = {}
@@ -291,7 +291,7 @@ def recompute(
 
 
 def deadline_fields(clocks: list[Clock], fraction: float) -> dict[str, object]:
-    """The queue fields of a conversation (``_DEADLINE_FIELDS``) that follow from its clocks."""
+    """The queue fields of a conversation (``DEADLINE_FIELDS``) that follow from its clocks."""
     d = deadline(clocks)
     return {
         "due_at": d.due_at,
