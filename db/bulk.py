@@ -29,7 +29,8 @@ a statement over thousands of ids is not thousands of placeholders for the drive
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
@@ -235,11 +236,7 @@ def insert_ignore_rows(
     _columns(table, names)
     _columns(table, [*conflict, *returning])
     if conn.dialect.name == "postgresql":
-        tail = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-        if returning:
-            tail += f" RETURNING {', '.join(returning)}"
-        sql, params = _pg_insert(table, rows)
-        result = conn.exec_driver_sql(sql + tail, params)
+        result = conn.exec_driver_sql(*_pg_insert_ignore(table, rows, conflict, returning))
         return list(result.all()) if returning else []
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -288,6 +285,21 @@ def _pg_insert(
     names = list(rows[0])
     source, params = _pg_source(table, names, rows, tag)
     return f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM {source} AS v", params
+
+
+def _pg_insert_ignore(
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    conflict: Sequence[str],
+    returning: Sequence[str] = (),
+) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: :func:`insert_ignore_rows`'s statement."""
+    _columns(table, [*rows[0], *conflict, *returning])
+    sql, params = _pg_insert(table, rows)
+    sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+    return sql, params
 
 
 def _pg_update(
@@ -414,14 +426,22 @@ def _pg_copy(
             for row_values in values:
                 write(row_values)
     except psycopg.Error as exc:
-        raise DBAPIError.instance(
-            sql,
-            None,
-            exc,
-            psycopg.Error,
-            connection_invalidated=conn.dialect.is_disconnect(exc, raw, None),  # type: ignore[arg-type]
-            dialect=conn.dialect,
-        ) from exc
+        raise _sa_error(conn, raw, sql, exc) from exc
+
+
+def _sa_error(conn: Connection, raw: Any, sql: str, exc: Exception) -> Exception:
+    """A psycopg error raised outside SQLAlchemy (COPY, a pipeline) as the SQLAlchemy error of
+    the same kind, so that callers' retry and fallback logic sees what it always sees."""
+    import psycopg
+
+    return DBAPIError.instance(
+        sql,
+        None,
+        exc,
+        psycopg.Error,
+        connection_invalidated=conn.dialect.is_disconnect(exc, raw, None),  # type: ignore[arg-type]
+        dialect=conn.dialect,
+    )
 
 
 def _pg_arrays(
@@ -439,3 +459,106 @@ def _sqlite_tuples(
     table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
 ) -> Sequence[Sequence[Any]]:
     return _converted(_tuples(names, rows), [_sqlite_converter(table, n) for n in names])
+
+
+def allocate_ids(conn: Connection, wanted: Mapping[str, int]) -> dict[str, list[int]]:
+    """Fresh primary keys, ``wanted[table]`` of them per table, in increasing order, so that
+    rows can refer to each other (and a caller can build what follows from a row) before they
+    are inserted. PostgreSQL: one statement for every table (``nextval`` of each table's
+    sequence); SQLite: after ``max(id)``, which cannot move under a write transaction (it
+    holds the write lock from ``BEGIN IMMEDIATE``)."""
+    if not wanted:
+        return {}
+    out: dict[str, list[int]] = {table: [] for table in wanted}
+    if conn.dialect.name == "postgresql":
+        tables = list(wanted)
+        rows = conn.exec_driver_sql(
+            "SELECT v.t, nextval(v.s) FROM (SELECT t, n, pg_get_serial_sequence(t, 'id')::regclass"
+            " AS s FROM unnest(%(t)s::text[], %(n)s::int[]) AS u(t, n)) AS v,"
+            " generate_series(1, v.n)",
+            {"t": tables, "n": [wanted[t] for t in tables]},
+        )
+        for table, new_id in rows:
+            out[table].append(int(new_id))
+        for ids in out.values():
+            ids.sort()
+        return out
+    for table, n in wanted.items():
+        start = int(conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}").scalar_one())
+        out[table] = list(range(start + 1, start + 1 + n))
+    return out
+
+
+class PgPipeline:
+    """Statements sent down the transaction's own PostgreSQL connection without waiting for
+    each other (psycopg's pipeline mode): the server runs them one after the other, in the
+    order sent, while the caller goes on building the next rows. Opened with
+    :func:`pg_pipeline`.
+
+    A statement's rows are read with :meth:`rows` (which waits for it); the end of the block
+    waits for the rest. A failing statement makes every later one fail, and its error is
+    raised, as the SQLAlchemy error of its kind, by :meth:`rows` or at the end of the block;
+    the transaction is then aborted and must be rolled back (``Database.write`` does). No
+    other use of the connection (ORM, Core) may happen inside the block, and inserts never
+    use COPY (not allowed in a pipeline)."""
+
+    def __init__(self, conn: Connection, raw: Any) -> None:
+        self._conn = conn
+        self._raw = raw
+
+    def send(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Send one statement (psycopg ``%(name)s`` parameters); the cursor for :meth:`rows`."""
+        cursor = self._raw.cursor()
+        try:
+            cursor.execute(sql, params)
+        except Exception as exc:
+            raise self._error(sql, exc) from exc
+        return cursor
+
+    def rows(self, cursor: Any) -> list[tuple[Any, ...]]:
+        """The rows of a statement sent with :meth:`send` (waits for the server)."""
+        try:
+            return list(cursor.fetchall())
+        except Exception as exc:
+            raise self._error("(pipeline)", exc) from exc
+
+    def insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """:func:`insert_rows` in the pipeline (one ``INSERT ... SELECT``, never COPY)."""
+        if rows:
+            _columns(table, list(rows[0]))
+            self.send(*_pg_insert(table, rows))
+
+    def insert_ignore(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        conflict: Sequence[str],
+        returning: Sequence[str] = (),
+    ) -> Any:
+        """:func:`insert_ignore_rows` in the pipeline; the cursor for :meth:`rows` (None when
+        there are no rows)."""
+        if not rows:
+            return None
+        return self.send(*_pg_insert_ignore(table, rows, conflict, returning))
+
+    def _error(self, sql: str, exc: Exception) -> Exception:
+        import psycopg
+
+        if isinstance(exc, psycopg.Error):
+            return _sa_error(self._conn, self._raw, sql, exc)
+        return exc
+
+
+@contextmanager
+def pg_pipeline(conn: Connection) -> Iterator[PgPipeline]:
+    """A :class:`PgPipeline` on ``conn`` (PostgreSQL only) for the block."""
+    import psycopg
+
+    if conn.dialect.name != "postgresql":
+        raise ValueError("pipeline mode is PostgreSQL's")
+    raw: Any = conn.connection.driver_connection
+    try:
+        with raw.pipeline():
+            yield PgPipeline(conn, raw)
+    except psycopg.Error as exc:
+        raise _sa_error(conn, raw, "(pipeline)", exc) from exc

@@ -50,9 +50,19 @@ def record_many(session: Session, events: list[dict[str, Any]]) -> None:
     stored as ``record`` stores it."""
     if not events:
         return
-    rows = []
+    session.flush()
+    insert_rows(session.connection(), TABLE, rows(events))
+
+
+#: The audit log's table, for callers writing :func:`rows` themselves (a pipeline).
+TABLE = cast(Table, AuditEvent.__table__)
+
+
+def rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table rows of :func:`record_many`'s events."""
+    out = []
     for e in events:
-        rows.append(
+        out.append(
             {
                 "actor": str(e["actor"]),
                 "actor_agent_id": None,
@@ -66,5 +76,4 @@ def record_many(session: Session, events: list[dict[str, Any]]) -> None:
                 "at": e.get("at") or utcnow(),
             }
         )
-    session.flush()
-    insert_rows(session.connection(), cast(Table, AuditEvent.__table__), rows)
+    return out

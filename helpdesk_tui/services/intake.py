@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import filetype
-from sqlalchemy import Connection, String, bindparam, func, select, update
+from sqlalchemy import String, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.bulk import insert_rows, insert_tuples, update_rows
+from db.bulk import allocate_ids, insert_rows, insert_tuples, update_rows
 from db.enums import Kind, MessageRole, Priority, Status, Via
 from db.models import (
     Agent,
@@ -435,7 +435,7 @@ class _BatchWriter:
             ("messages", self.out.messages),
         ]
         wanted = {table: len(objs) for table, objs in groups if objs}
-        ids = _allocate_ids(self.conn, wanted)
+        ids = allocate_ids(self.conn, wanted)
         for table, objs in groups:
             for obj, new_id in zip(objs, ids.get(table, ()), strict=True):
                 obj.id = new_id
@@ -967,32 +967,6 @@ class _BatchWriter:
             )
             .execution_options(synchronize_session=False)
         )
-
-
-def _allocate_ids(conn: Connection, wanted: dict[str, int]) -> dict[str, list[int]]:
-    """Fresh primary keys, ``wanted[table]`` of them per table, in increasing order, so that
-    a batch inserts with plain bulk statements. PostgreSQL: one statement for every table."""
-    if not wanted:
-        return {}
-    out: dict[str, list[int]] = {table: [] for table in wanted}
-    if conn.dialect.name == "postgresql":
-        tables = list(wanted)
-        rows = conn.exec_driver_sql(
-            "SELECT v.t, nextval(v.s) FROM (SELECT t, n, pg_get_serial_sequence(t, 'id')::regclass"
-            " AS s FROM unnest(%(t)s::text[], %(n)s::int[]) AS u(t, n)) AS v,"
-            " generate_series(1, v.n)",
-            {"t": tables, "n": [wanted[t] for t in tables]},
-        )
-        for table, new_id in rows:
-            out[table].append(int(new_id))
-        for ids in out.values():
-            ids.sort()
-        return out
-    # SQLite: the batch holds the write lock (BEGIN IMMEDIATE), so max(id) cannot move under us.
-    for table, n in wanted.items():
-        start = int(conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}").scalar_one())
-        out[table] = list(range(start + 1, start + 1 + n))
-    return out
 
 
 def sniff_mime(content: bytes) -> str:

@@ -144,8 +144,13 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
     per idempotency key (an existing key is left alone, as ``enqueue_email`` does)."""
     if not rows:
         return
-    full = [{**_OUTBOX_DEFAULTS, **r} for r in rows]
-    insert_ignore_many(session, table(OutboxItem), full, ["idempotency_key"], [])
+    insert_ignore_many(session, table(OutboxItem), outbox_rows(rows), ["idempotency_key"], [])
+
+
+def outbox_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`enqueue_many`'s table rows (every column set), for a caller inserting them
+    itself (a pipeline), each once per ``idempotency_key``."""
+    return [{**_OUTBOX_DEFAULTS, **r} for r in rows]
 
 
 def header_text(value: str, limit: int = 200) -> str:
@@ -654,6 +659,7 @@ __all__ = [
     "message_id_for",
     "notify_new_inquiries",
     "outbound_row",
+    "outbox_rows",
     "party_address",
     "send_pending",
 ]

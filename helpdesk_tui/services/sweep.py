@@ -30,7 +30,7 @@ Escalations are set-based: ``ESCALATION_CHUNK`` (1,000) conversations per transa
 of statements whatever their number (the escalations with one ``INSERT ... ON CONFLICT DO
 NOTHING RETURNING``, then the conversation updates, team events, outbox rows and audit events
 of the rows actually inserted, each one bulk statement; a clock replay only for the threads
-an escalation changes: see ``_replies_since``). A chunk that
+an escalation changes: see ``_Candidate.replied``). A chunk that
 fails is redone one conversation a transaction, so a failing conversation rolls back alone and
 the rest land (the next sweep retries it). At-risk alerts and the other jobs using
 ``run_per_item`` handle each item in its own SAVEPOINT inside a chunk transaction.
@@ -72,7 +72,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
-from db.bulk import in_ids, insert_rows
+from db.bulk import allocate_ids, in_ids, insert_rows, pg_pipeline
 from db.enums import ClockState, Kind, MessageRole, Role, Target
 from db.models import (
     Agent,
@@ -82,6 +82,7 @@ from db.models import (
     Escalation,
     Listing,
     Message,
+    OutboxItem,
     Party,
     SlaClock,
     Team,
@@ -96,6 +97,7 @@ from helpdesk_tui.services.notify import (
     enqueue_many,
     insert_ignore_many,
     outbound_row,
+    outbox_rows,
     party_address,
     table,
 )
@@ -213,20 +215,9 @@ def _mark_breaches(s: Session, now: datetime) -> list[Breach]:
     """The breach fence in the caller's transaction, and the ``breached`` clock-log rows of
     the clocks it marked (PostgreSQL: one statement, the log written from the UPDATE's
     RETURNING rows without a trip through Python)."""
-    cause = f"past due, found by the sweep at {now:%Y-%m-%d %H:%M:%S}Z"
     conn = s.connection()
     if conn.dialect.name == "postgresql":
-        marked = conn.exec_driver_sql(
-            "WITH b AS (UPDATE sla_clocks SET breached_at = %(now)s"
-            " WHERE state = %(running)s AND due_at <= %(now)s AND breached_at IS NULL"
-            " RETURNING id, conversation_id, target, seq, due_at, policy),"
-            " log AS (INSERT INTO clock_events"
-            " (conversation_id, target, seq, event, at, due_at, cause, policy, recorded_at)"
-            " SELECT conversation_id, target, seq, 'breached', due_at, due_at, %(cause)s,"
-            " policy, %(now)s FROM b ORDER BY id)"
-            " SELECT id, conversation_id, target, due_at FROM b",
-            {"now": now, "running": ClockState.RUNNING.value, "cause": cause},
-        ).all()
+        marked = conn.exec_driver_sql(*_breach_sql(now)).all()
         return [Breach(i, c, t, d.astimezone(UTC)) for i, c, t, d in marked]
     t = table(SlaClock)
     rows = (
@@ -258,7 +249,7 @@ def _mark_breaches(s: Session, now: datetime) -> list[Breach]:
             "event": "breached",
             "at": r.due_at,
             "due_at": r.due_at,
-            "cause": cause,
+            "cause": _breach_cause(now),
             "policy": r.policy,
             "recorded_at": now,
         }
@@ -266,6 +257,26 @@ def _mark_breaches(s: Session, now: datetime) -> list[Breach]:
     ]
     insert_rows(conn, table(ClockEvent), clock_log)
     return [Breach(r.id, r.conversation_id, r.target, r.due_at) for r in rows]
+
+
+def _breach_cause(now: datetime) -> str:
+    return f"past due, found by the sweep at {now:%Y-%m-%d %H:%M:%S}Z"
+
+
+def _breach_sql(now: datetime) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: the breach fence and its clock log, one statement (:func:`_mark_breaches`);
+    it returns the clocks marked (id, conversation, target, due)."""
+    return (
+        "WITH b AS (UPDATE sla_clocks SET breached_at = %(now)s"
+        " WHERE state = %(running)s AND due_at <= %(now)s AND breached_at IS NULL"
+        " RETURNING id, conversation_id, target, seq, due_at, policy),"
+        " log AS (INSERT INTO clock_events"
+        " (conversation_id, target, seq, event, at, due_at, cause, policy, recorded_at)"
+        " SELECT conversation_id, target, seq, 'breached', due_at, due_at, %(cause)s,"
+        " policy, %(now)s FROM b ORDER BY id)"
+        " SELECT id, conversation_id, target, due_at FROM b",
+        {"now": now, "running": ClockState.RUNNING.value, "cause": _breach_cause(now)},
+    )
 
 
 # -- escalations -----------------------------------------------------------------------------------
@@ -286,6 +297,23 @@ class SweepReport:
         return text
 
 
+class _Conv(NamedTuple):
+    """What an escalation reads of a conversation (one set-based query per chunk; a named
+    tuple, cheaper to build by the thousand than a frozen dataclass)."""
+
+    id: int
+    external_id: str
+    kind: str
+    subject: str
+    priority: str
+    team_id: int | None
+    escalation_level: int
+    is_open: bool
+    listing_title: str | None
+    seller_external_id: str | None
+    seller_email: str | None
+
+
 def escalation_candidates(
     s: Session,
     cfg: SchedulerSettings,
@@ -297,15 +325,74 @@ def escalation_candidates(
     """conversation id -> levels due, from database state only (catch-up after downtime).
     The clocks marked breached; with ``unmarked`` also those past due not marked yet (for a
     caller that marks them in the same transaction)."""
+    return {k: c.levels for k, c in _candidates(s, cfg, now, only, unmarked=unmarked).items()}
+
+
+@dataclass
+class _Candidate:
+    """A conversation with escalations due: the levels, what the escalation reads of it, and
+    whether an agent has written in it at or after the sweep instant (a buyer_seller thread's
+    clocks are then replayed: see _escalate_set)."""
+
+    conv: _Conv
+    levels: set[int]
+    replied: bool
+
+
+def _candidates(
+    s: Session,
+    cfg: SchedulerSettings,
+    now: datetime,
+    only: list[int] | None = None,
+    *,
+    unmarked: bool = False,
+) -> dict[int, _Candidate]:
+    """:func:`escalation_candidates` with what escalating them reads (conversation, listing,
+    seller, levels already escalated, replies since), in one statement, by conversation id."""
+    counterpart = aliased(Party)
+    lister = aliased(Party)
+
+    def escalated(level: int) -> Any:
+        return (
+            select(Escalation.id)
+            .where(Escalation.conversation_id == Conversation.id, Escalation.level == level)
+            .exists()
+        )
+
+    replied = (
+        select(Message.id)
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.role == MessageRole.AGENT.value,
+            Message.sent_at >= now,
+        )
+        .exists()
+    )
     query = (
         select(
-            SlaClock.conversation_id,
-            Conversation.kind,
-            Conversation.escalation_level,
             SlaClock.due_at,
             SlaClock.target_s,
+            Conversation.id,
+            Conversation.external_id,
+            Conversation.kind,
+            Conversation.subject,
+            Conversation.priority,
+            Conversation.team_id,
+            Conversation.escalation_level,
+            Listing.title,
+            Listing.id,
+            counterpart.external_id,
+            counterpart.email,
+            lister.external_id,
+            lister.email,
+            escalated(1),
+            escalated(2),
+            replied,
         )
         .join(Conversation, Conversation.id == SlaClock.conversation_id)
+        .outerjoin(Listing, Listing.id == Conversation.listing_id)
+        .outerjoin(counterpart, counterpart.id == Conversation.counterpart_id)
+        .outerjoin(lister, lister.id == Listing.seller_id)
         .where(
             SlaClock.state == ClockState.RUNNING.value,
             true() if unmarked else SlaClock.breached_at.is_not(None),
@@ -349,33 +436,33 @@ def escalation_candidates(
             .scalar_subquery()
         )
         query = query.where(Conversation.id == any_(cast(due, ARRAY(Integer()))))
-    rows = s.connection().execute(query, params).all()
-    wanted: dict[int, set[int]] = defaultdict(set)
-    for conv_id, kind, level, due_at, target_s in rows:
-        if level < 1:
-            wanted[conv_id].add(1)
+    out: dict[int, _Candidate] = {}
+    for r in s.connection().execute(query, params):
+        (due_at, target_s, conv_id, ext, kind, subject, priority, team_id, level, title,
+         listing_id, cp_ext, cp_email, ls_ext, ls_email, has1, has2, since) = r  # fmt: skip
+        found = out.get(conv_id)
+        if found is None:
+            if cp_ext is not None:
+                seller_ext, seller_email = cp_ext, cp_email
+            elif listing_id is not None:
+                seller_ext, seller_email = ls_ext, ls_email
+            else:
+                seller_ext, seller_email = None, None
+            conv = _Conv(
+                conv_id, ext, kind, subject, priority, team_id, level, True,
+                title if listing_id is not None else None, seller_ext, seller_email,
+            )  # fmt: skip
+            found = out[conv_id] = _Candidate(conv, set(), bool(since))
+        if level < 1 and not has1:
+            found.levels.add(1)
         if (
             kind in SUPPORT_KINDS
-            and level < 2
+            and not has2
             and due_at is not None
             and due_at + timedelta(seconds=target_s * cfg.level2_after) <= now
         ):
-            wanted[conv_id].add(2)
-    if not wanted:
-        return {}
-    existing = (
-        s.connection()
-        .execute(
-            select(Escalation.conversation_id, Escalation.level).where(
-                in_ids(Escalation.conversation_id, "ids", pg)
-            ),
-            {"ids": list(wanted)},
-        )
-        .all()
-    )
-    for conv_id, level in existing:
-        wanted[conv_id].discard(level)
-    return {k: v for k, v in sorted(wanted.items()) if v}
+            found.levels.add(2)
+    return {k: v for k, v in sorted(out.items()) if v.levels}
 
 
 def _level2_due(s: Session, cfg: SchedulerSettings, now: datetime) -> ColumnElement[bool]:
@@ -413,72 +500,6 @@ def _team_id(s: Session, name: str | None) -> int | None:
     if not name:
         return None
     return s.scalar(select(Team.id).where(Team.name == name))
-
-
-class _Conv(NamedTuple):
-    """What an escalation reads of a conversation (one set-based query per chunk; a named
-    tuple, cheaper to build by the thousand than a frozen dataclass)."""
-
-    id: int
-    external_id: str
-    kind: str
-    subject: str
-    priority: str
-    team_id: int | None
-    escalation_level: int
-    is_open: bool
-    listing_title: str | None
-    seller_external_id: str | None
-    seller_email: str | None
-
-
-def _load_conversations(s: Session, ids: list[int]) -> dict[int, _Conv]:
-    """The conversations with their listing's title and the seller (the counterpart, else the
-    listing's seller)."""
-    counterpart = aliased(Party)
-    lister = aliased(Party)
-    rows = (
-        s.connection()
-        .execute(
-            select(
-                Conversation.id,
-                Conversation.external_id,
-                Conversation.kind,
-                Conversation.subject,
-                Conversation.priority,
-                Conversation.team_id,
-                Conversation.escalation_level,
-                Conversation.is_open,
-                Listing.title,
-                Listing.id,
-                counterpart.external_id,
-                counterpart.email,
-                lister.external_id,
-                lister.email,
-            )
-            .outerjoin(Listing, Listing.id == Conversation.listing_id)
-            .outerjoin(counterpart, counterpart.id == Conversation.counterpart_id)
-            .outerjoin(lister, lister.id == Listing.seller_id)
-            .where(in_ids(Conversation.id, "ids", _postgres(s))),
-            {"ids": ids},
-        )
-        .all()
-    )
-    out: dict[int, _Conv] = {}
-    for r in rows:
-        (conv_id, ext, kind, subject, priority, team_id, level, is_open, title, listing_id,
-         cp_ext, cp_email, ls_ext, ls_email) = r  # fmt: skip
-        if cp_ext is not None:
-            seller_ext, seller_email = cp_ext, cp_email
-        elif listing_id is not None:
-            seller_ext, seller_email = ls_ext, ls_email
-        else:
-            seller_ext, seller_email = None, None
-        out[conv_id] = _Conv(
-            conv_id, ext, kind, subject, priority, team_id, level, bool(is_open),
-            title if listing_id is not None else None, seller_ext, seller_email,
-        )  # fmt: skip
-    return out
 
 
 #: Conversations escalated in one transaction (set-based); a chunk that fails is redone one
@@ -526,19 +547,13 @@ def _escalate(
         # breached, and they are marked once the conversations are updated: this transaction
         # then locks conversations before clocks, as intake and every clock replay do (marking
         # first would lock clocks, then conversations: a deadlock with them).
-        marked: list[list[Breach]] = []
-
-        def mark_now() -> None:
-            marked.append(_mark_breaches(s, now))
-
-        wanted = escalation_candidates(s, cfg, now, unmarked=mark)
+        wanted = _candidates(s, cfg, now, unmarked=mark)
         ids = list(wanted)
         head = {i: wanted[i] for i in ids[:chunk]}
-        after = mark_now if mark else None
-        made = _escalate_set(ctx, cfg, s, list(head), now, head, after) if head else {}
-        if mark and not marked:  # (nothing escalated: _escalate_set did not call it)
-            mark_now()
-        return sum(len(m) for m in marked), ids[chunk:], made
+        made, breached = _escalate_set(ctx, cfg, s, list(head), now, head, mark=mark)
+        if mark and breached is None:  # (nothing escalated: _escalate_set did not mark)
+            breached = len(_mark_breaches(s, now))
+        return breached or 0, ids[chunk:], made
 
     try:
         with gc_paused():
@@ -560,7 +575,7 @@ def _escalate(
     for part in parts:
         try:
             with gc_paused():
-                made = ctx.db.write(lambda s, p=part: _escalate_set(ctx, cfg, s, p, now))  # type: ignore[misc]
+                made, _ = ctx.db.write(lambda s, p=part: _escalate_set(ctx, cfg, s, p, now))  # type: ignore[misc]
         except Exception as exc:
             if len(part) == 1:
                 log.exception("conversation %s failed", part[0])
@@ -569,7 +584,7 @@ def _escalate(
             log.warning("escalating %d conversations failed (%s): one by one", len(part), exc)
             for conv_id in part:
                 try:
-                    one = ctx.db.write(lambda s, i=conv_id: _escalate_set(ctx, cfg, s, [i], now))  # type: ignore[misc]
+                    one, _ = ctx.db.write(lambda s, i=conv_id: _escalate_set(ctx, cfg, s, [i], now))  # type: ignore[misc]
                 except Exception as one_exc:
                     log.exception("conversation %s failed", conv_id)
                     report.failed[conv_id] = _short(one_exc)
@@ -580,32 +595,51 @@ def _escalate(
     return report
 
 
+class _Planned(NamedTuple):
+    """One escalation this call means to create, with its id allocated up front."""
+
+    conv: _Conv
+    level: int
+    id: int
+    to: Agent | None
+    reason: str
+
+
 def _escalate_set(
     ctx: Context,
     cfg: SchedulerSettings,
     s: Session,
     part: list[int],
     now: datetime,
-    due: dict[int, set[int]] | None = None,
-    after_update: Callable[[], None] | None = None,
-) -> dict[int, list[int]]:
+    due: dict[int, _Candidate] | None = None,
+    *,
+    mark: bool = False,
+) -> tuple[dict[int, list[int]], int | None]:
     """Escalate the conversations ``part`` in the caller's transaction, a handful of statements
-    whatever their number; returns conversation id -> levels this call created. ``due``: the
-    levels due, when the caller read them in this transaction. ``after_update``: called
-    right after the conversations' update (when this call escalates anything).
+    whatever their number. Returns conversation id -> levels this call created, and with
+    ``mark`` the number of clocks it marked breached, right after the conversations' update
+    (None when it escalated nothing and so marked nothing). ``due``: the levels due, when the
+    caller read them in this transaction.
+
+    The fence is the escalations' ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: only an
+    escalation actually inserted here has effects (another scheduler's rows conflict and
+    return nothing). Their ids are allocated first, so that the e-mails and audit events of
+    every planned escalation are built before the insert returns, and those of the rows
+    inserted are kept. On PostgreSQL every statement after the candidates goes down one
+    pipeline (``db.bulk.pg_pipeline``): the rows are built while the server runs the
+    statements already sent, and no statement waits for a round trip.
 
     Each row inserted that references a conversation takes a KEY SHARE lock on it (its
     foreign-key check; a heap write, logged), unless this transaction holds one already (an
     UPDATE that changes no key carries it to the new row version): the escalations, the
-    breach log ``after_update`` writes and the outbox rows lock each conversation once."""
+    breach log and the outbox rows lock each conversation once."""
     if due is None:
         # re-read inside the transaction: an agent may have answered since the candidate query
-        due = escalation_candidates(s, cfg, now, part)
+        due = _candidates(s, cfg, now, part)
     if not due:
-        return {}
-    convs = _load_conversations(s, list(due))
+        return {}, None
     support_team: int | None = None
-    if any(c.kind == Kind.BUYER_SELLER.value for c in convs.values()):
+    if any(c.conv.kind == Kind.BUYER_SELLER.value for c in due.values()):
         support_team = _team_id(s, ctx.settings.routing.get(Kind.USER_ADMIN.value))
     leads: dict[int | None, Agent | None] = {}
     admin: list[Agent | None] = []
@@ -620,50 +654,95 @@ def _escalate_set(
             admin.append(_admin(s))
         return admin[0]
 
-    # what each escalation would be: (conversation, level) -> (to, reason, team)
-    plan: dict[tuple[int, int], tuple[Agent | None, str, int | None]] = {}
-    rows: list[dict[str, object]] = []
+    # what each escalation would be
+    wanted: list[tuple[_Conv, int, Agent | None, str, int | None]] = []
     for conv_id in sorted(due):
-        conv = convs.get(conv_id)
-        if conv is None or not conv.is_open:
-            continue
+        conv = due[conv_id].conv
         routed = support_team if conv.kind == Kind.BUYER_SELLER.value else None
         team_id = routed if routed is not None else conv.team_id
-        for level in sorted(due[conv_id]):
+        for level in sorted(due[conv_id].levels):
             if conv.kind == Kind.BUYER_SELLER.value:
                 reason = "seller_unresponsive"
             else:
                 reason = "sla_breached" if level == 1 else "still_unanswered"
-            to = lead(team_id) if level == 1 else management()
-            plan[(conv_id, level)] = (to, reason, team_id)
-            rows.append({
-                "conversation_id": conv_id, "level": level, "reason": reason,
-                "by_agent_id": None, "to_agent_id": to.id if to else None,
-                "to_team_id": team_id, "automatic": True, "created_at": now,
-            })  # fmt: skip
-    # the fence: only an escalation actually inserted here has effects (another scheduler's
-    # rows conflict and return nothing)
-    inserted = insert_ignore_many(
-        s, table(Escalation), rows, ["conversation_id", "level"],
-        ["id", "conversation_id", "level"],
-    )  # fmt: skip
-    if not inserted:
-        return {}
-    made: dict[int, list[tuple[int, int]]] = defaultdict(list)  # conv -> [(level, esc id)]
-    for esc_id, conv_id, level in inserted:
-        made[conv_id].append((level, esc_id))
+            wanted.append((conv, level, lead(team_id) if level == 1 else management(), reason,
+                           team_id))  # fmt: skip
+    if not wanted:
+        return {}, None
+    conn = s.connection()
+    esc_ids = allocate_ids(conn, {"escalations": len(wanted)})["escalations"]
+    plan: list[_Planned] = []
+    rows: list[dict[str, object]] = []
+    for (conv, level, to, reason, team_id), esc_id in zip(wanted, esc_ids, strict=True):
+        plan.append(_Planned(conv, level, esc_id, to, reason))
+        rows.append({
+            "id": esc_id, "conversation_id": conv.id, "level": level, "reason": reason,
+            "by_agent_id": None, "to_agent_id": to.id if to else None,
+            "to_team_id": team_id, "automatic": True, "created_at": now,
+        })  # fmt: skip
     team_names: dict[int, str] = {}
     if support_team is not None:
         team_names = {tid: name for tid, name in s.execute(select(Team.id, Team.name))}
-    #: (conversation, its new level, its new team or None to keep it)
+    conflict = ["conversation_id", "level"]
+    breached: int | None = None
+    if _postgres(s):
+        with pg_pipeline(conn) as pipe:
+            fence = pipe.insert_ignore(table(Escalation), rows, conflict, ["id"])
+            outbox = _outbox_of(cfg, plan, now)  # built while the server inserts
+            inserted = {r[0] for r in pipe.rows(fence)}
+            if not inserted:
+                return {}, None
+            kept = [p for p in plan if p.id in inserted]
+            bumps, team_events = _moves(kept, support_team, team_names, now)
+            pipe.send(*_bump_sql(bumps, now))
+            marked = pipe.send(*_breach_sql(now)) if mark else None
+            pipe.insert(table(ConversationEvent), team_events)
+            pipe.insert_ignore(
+                table(OutboxItem),
+                outbox_rows([row for esc_id, row in outbox if esc_id in inserted]),
+                ["idempotency_key"],
+            )
+            pipe.insert(audit.TABLE, audit.rows(_audits_of(kept)))
+            if marked is not None:
+                breached = len(pipe.rows(marked))
+    else:
+        inserted = {r[0] for r in insert_ignore_many(s, table(Escalation), rows, conflict, ["id"])}
+        if not inserted:
+            return {}, None
+        kept = [p for p in plan if p.id in inserted]
+        bumps, team_events = _moves(kept, support_team, team_names, now)
+        _bump_conversations(conn, bumps, now)
+        if mark:
+            breached = len(_mark_breaches(s, now))
+        insert_rows(conn, table(ConversationEvent), team_events)
+        enqueue_many(s, [row for esc_id, row in _outbox_of(cfg, plan, now) if esc_id in inserted])
+        audit.record_many(s, _audits_of(kept))
+    made: dict[int, list[int]] = defaultdict(list)
+    for p in kept:
+        made[p.conv.id].append(p.level)
+    # An escalation changes no clock but one: from it on, an agent's message counts as the
+    # reply a buyer waits for. So only a thread with an agent message sent at or after ``now``
+    # (a sweep run for a past instant, ``--as-of``) needs its clocks replayed; for the rest a
+    # replay would write nothing.
+    replay = [c for c in made if due[c].replied and due[c].conv.kind == Kind.BUYER_SELLER.value]
+    if replay:
+        sla.recompute(s, ctx.settings, replay, cause="automatic escalation")
+    return {conv_id: sorted(levels) for conv_id, levels in made.items()}, breached
+
+
+def _moves(
+    kept: list[_Planned], support_team: int | None, team_names: dict[int, str], now: datetime
+) -> tuple[list[tuple[int, int, int | None]], list[dict[str, object]]]:
+    """The conversations' updates for the escalations made (id, new level, new team or None
+    to keep it), and the team events of those moved to the support team."""
+    by_conv: dict[int, list[_Planned]] = defaultdict(list)
+    for p in kept:
+        by_conv[p.conv.id].append(p)
     bumps: list[tuple[int, int, int | None]] = []
     team_events: list[dict[str, object]] = []
-    outbox: list[dict[str, Any]] = []
-    audits: list[dict[str, Any]] = []
-    for conv_id in sorted(made):
-        conv = convs[conv_id]
-        levels = sorted(made[conv_id])
-        new_level = max(conv.escalation_level, *(lv for lv, _ in levels))
+    for conv_id in sorted(by_conv):
+        conv = by_conv[conv_id][0].conv
+        new_level = max(conv.escalation_level, *(p.level for p in by_conv[conv_id]))
         routed = support_team if conv.kind == Kind.BUYER_SELLER.value else None
         moved = routed is not None and routed != conv.team_id
         bumps.append((conv_id, new_level, routed if moved else None))
@@ -671,53 +750,39 @@ def _escalate_set(
             team_events.append({
                 "conversation_id": conv_id, "field": "team",
                 "old": team_names.get(conv.team_id) if conv.team_id else None,
-                "new": team_names.get(routed), "actor_agent_id": None, "at": now,
+                "new": team_names.get(routed) if routed is not None else None,
+                "actor_agent_id": None, "at": now,
             })  # fmt: skip
-        for level, esc_id in levels:
-            to, reason, _team = plan[(conv_id, level)]
-            _escalation_mail(s, conv, level, esc_id, to, reason, now, outbox)
-            audits.append({
-                "actor": ACTOR, "action": "conversation.escalate",
-                "target_type": "conversation", "target_id": conv_id,
-                "before": {"level": conv.escalation_level},
-                "after": {"level": level, "to": to.username if to else None, "automatic": True},
-                "detail": reason,
-            })  # fmt: skip
-        if conv.kind == Kind.BUYER_SELLER.value:
-            _notify_seller(ctx, cfg, s, conv, now, outbox)
-    conn = s.connection()
-    _bump_conversations(conn, bumps, now)
-    if after_update is not None:
-        after_update()
-    insert_rows(conn, table(ConversationEvent), team_events)
-    enqueue_many(s, outbox)
-    audit.record_many(s, audits)
-    replay = _replies_since(s, [c for c in made if convs[c].kind == Kind.BUYER_SELLER.value], now)
-    if replay:
-        sla.recompute(s, ctx.settings, replay, cause="automatic escalation")
-    return {conv_id: sorted(lv for lv, _ in made[conv_id]) for conv_id in made}
+    return bumps, team_events
 
 
-def _replies_since(s: Session, conv_ids: list[int], now: datetime) -> list[int]:
-    """The buyer_seller threads among ``conv_ids`` whose clocks an escalation at ``now``
-    changes. An escalation changes no clock but one: from it on, an agent's message counts as
-    the reply a buyer waits for. So only a thread with an agent message sent at or after
-    ``now`` (a sweep run for a past instant, ``--as-of``) needs its clocks replayed; for the
-    rest a replay would write nothing."""
-    if not conv_ids:
-        return []
-    return list(
-        s.connection().scalars(
-            select(Message.conversation_id)
-            .where(
-                in_ids(Message.conversation_id, "ids", _postgres(s)),
-                Message.role == MessageRole.AGENT.value,
-                Message.sent_at >= now,
-            )
-            .distinct(),
-            {"ids": conv_ids},
-        )
-    )
+def _outbox_of(
+    cfg: SchedulerSettings, plan: list[_Planned], now: datetime
+) -> list[tuple[int, dict[str, Any]]]:
+    """The outbox rows of each planned escalation, with its id: the e-mail telling its agent,
+    and for a buyer_seller thread the seller's notification and e-mail."""
+    out: list[tuple[int, dict[str, Any]]] = []
+    for p in plan:
+        mail = _escalation_mail(p.conv, p.level, p.id, p.to, p.reason, now)
+        if mail is not None:
+            out.append((p.id, mail))
+        if p.conv.kind == Kind.BUYER_SELLER.value:
+            out.extend((p.id, row) for row in _notify_seller(cfg, p.conv, now))
+    return out
+
+
+def _audits_of(kept: list[_Planned]) -> list[dict[str, Any]]:
+    out = []
+    for p in kept:
+        to = p.to.username if p.to else None
+        out.append({
+            "actor": ACTOR, "action": "conversation.escalate",
+            "target_type": "conversation", "target_id": p.conv.id,
+            "before": {"level": p.conv.escalation_level},
+            "after": {"level": p.level, "to": to, "automatic": True},
+            "detail": p.reason,
+        })  # fmt: skip
+    return out
 
 
 def _postgres(s: Session) -> bool:
@@ -733,15 +798,7 @@ def _bump_conversations(
     if not bumps:
         return
     if conn.dialect.name == "postgresql":
-        ids, levels, teams = (list(column) for column in zip(*bumps, strict=True))
-        conn.exec_driver_sql(
-            "UPDATE conversations SET escalation_level = GREATEST(conversations.escalation_level,"
-            " v.level), team_id = COALESCE(v.team, conversations.team_id),"
-            " version = conversations.version + 1, updated_at = %(now)s"
-            " FROM unnest(%(ids)b::bigint[], %(levels)b::integer[], %(teams)b::bigint[])"
-            " AS v(id, level, team) WHERE conversations.id = v.id",
-            {"ids": ids, "levels": levels, "teams": teams, "now": now},
-        )
+        conn.exec_driver_sql(*_bump_sql(bumps, now))
         return
     conv_t = table(Conversation)
     conn.execute(
@@ -760,45 +817,54 @@ def _bump_conversations(
     )
 
 
+def _bump_sql(
+    bumps: list[tuple[int, int, int | None]], now: datetime
+) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: :func:`_bump_conversations`'s statement."""
+    ids, levels, teams = (list(column) for column in zip(*bumps, strict=True))
+    return (
+        "UPDATE conversations SET escalation_level = GREATEST(conversations.escalation_level,"
+        " v.level), team_id = COALESCE(v.team, conversations.team_id),"
+        " version = conversations.version + 1, updated_at = %(now)s"
+        " FROM unnest(%(ids)b::bigint[], %(levels)b::integer[], %(teams)b::bigint[])"
+        " AS v(id, level, team) WHERE conversations.id = v.id",
+        {"ids": ids, "levels": levels, "teams": teams, "now": now},
+    )
+
+
 def _escalation_mail(
-    s: Session, conv: _Conv, level: int, esc_id: int, to: Agent | None, reason: str,
-    now: datetime, outbox: list[dict[str, Any]],
-) -> None:  # fmt: skip
-    """Add the e-mail telling ``to`` of the escalation to ``outbox`` (queued with the chunk)."""
+    conv: _Conv, level: int, esc_id: int, to: Agent | None, reason: str, now: datetime
+) -> dict[str, Any] | None:
+    """The e-mail telling ``to`` of the escalation (an outbox row), if there is anyone to tell."""
     if to is None:
-        return
+        return None
     what = {
         "seller_unresponsive": "the seller has not replied within the target",
         "sla_breached": "its SLA deadline has passed",
         "still_unanswered": "it is still unanswered well past its deadline",
     }.get(reason, reason)
-    outbox.append(
-        email_row(
-            key=f"email:escalation:{esc_id}:{to.id}",
-            to=to.email,
-            subject=f"[helpdesk] Escalated to level {level}: {conv.subject}",
-            body=(
-                f'Hi {to.display_name},\n\nConversation {conv.external_id} ("{conv.subject}", '
-                f"{conv.kind}, priority {conv.priority}) was escalated to you automatically "
-                f"(level {level}): {what}.\n\nOpen it in the console: helpdesk, then search "
-                f"{conv.external_id}.\n"
-            ),
-            type="escalation",
-            now=now,
-            conversation_id=conv.id,
-            payload={"escalation": esc_id, "level": level, "reason": reason},
-            missing=f"agent {to.username} has no e-mail address",
-        )
+    return email_row(
+        key=f"email:escalation:{esc_id}:{to.id}",
+        to=to.email,
+        subject=f"[helpdesk] Escalated to level {level}: {conv.subject}",
+        body=(
+            f'Hi {to.display_name},\n\nConversation {conv.external_id} ("{conv.subject}", '
+            f"{conv.kind}, priority {conv.priority}) was escalated to you automatically "
+            f"(level {level}): {what}.\n\nOpen it in the console: helpdesk, then search "
+            f"{conv.external_id}.\n"
+        ),
+        type="escalation",
+        now=now,
+        conversation_id=conv.id,
+        payload={"escalation": esc_id, "level": level, "reason": reason},
+        missing=f"agent {to.username} has no e-mail address",
     )
 
 
-def _notify_seller(
-    ctx: Context, cfg: SchedulerSettings, s: Session, conv: _Conv, now: datetime,
-    outbox: list[dict[str, Any]],
-) -> None:  # fmt: skip
-    """Add the seller's outbound notification and e-mail to ``outbox``."""
+def _notify_seller(cfg: SchedulerSettings, conv: _Conv, now: datetime) -> list[dict[str, Any]]:
+    """The seller's outbound notification and e-mail (outbox rows)."""
     if conv.seller_external_id is None:
-        return
+        return []
     title = conv.listing_title if conv.listing_title is not None else conv.subject
     body = (
         f'A buyer has been waiting for your reply about "{title}" for more than the 4 hours '
@@ -806,7 +872,7 @@ def _notify_seller(
         "you can."
     )
     seller = conv.seller_external_id
-    outbox.append(
+    return [
         outbound_row(
             key=f"seller-unresponsive:{conv.id}",
             type="notification",
@@ -819,9 +885,7 @@ def _notify_seller(
                 "to": {"id": seller, "role": "seller"},
                 "reason": "seller_unresponsive",
             },
-        )
-    )
-    outbox.append(
+        ),
         email_row(
             key=f"email:seller-unresponsive:{conv.id}",
             to=party_address(conv.seller_email, seller, cfg.smtp),
@@ -831,8 +895,8 @@ def _notify_seller(
             now=now,
             conversation_id=conv.id,
             missing=f"seller {seller} has no e-mail address",
-        )
-    )
+        ),
+    ]
 
 
 def run(ctx: Context, cfg: SchedulerSettings, now: datetime) -> SweepReport:

@@ -7,14 +7,16 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from db.base import UTCDateTime
 from db.bulk import (
     Batch,
+    allocate_ids,
     in_ids,
     insert_ignore_rows,
     insert_rows,
+    pg_pipeline,
     sqlite_datetime,
     update_rows,
 )
@@ -189,3 +191,52 @@ def test_insert_ignore_rows_in_bulk_twice_in_one_transaction(database: Database)
     assert len(first) == 70
     assert sorted(r[0] for r in second) == sorted(f"big-{i}" for i in range(70, 80))
     assert len(_stored(database)) == 80
+
+
+def test_allocate_ids_hands_out_fresh_increasing_keys(database: Database) -> None:
+    with database.engine.begin() as conn:
+        insert_rows(conn, Party.__table__, _rows("a-", 2))
+        got = allocate_ids(conn, {"parties": 3, "audit_events": 2})
+        taken = set(conn.execute(select(Party.id)).scalars())
+        rows = [{**row, "id": i} for row, i in zip(_rows("b-", 3), got["parties"], strict=True)]
+        insert_rows(conn, Party.__table__, rows)
+    assert got["parties"] == sorted(got["parties"]) and len(set(got["parties"])) == 3
+    assert not taken & set(got["parties"]) and len(got["audit_events"]) == 2
+    assert [r[0] for r in _stored(database)] == ["a-0", "a-1", "b-0", "b-1", "b-2"]
+
+
+def test_a_pipeline_runs_in_order_and_reads_rows_back(database: Database) -> None:
+    if not database.is_postgres:
+        with database.engine.begin() as conn, pytest.raises(ValueError), pg_pipeline(conn):
+            pass
+        return
+    with database.engine.begin() as conn, pg_pipeline(conn) as pipe:
+        pipe.insert(Party.__table__, _rows("p-", 5))
+        seen = pipe.insert_ignore(Party.__table__, _rows("p-", 7), ["external_id"], ["external_id"])
+        count = pipe.send("SELECT count(*) FROM parties")
+        assert sorted(r[0] for r in pipe.rows(seen)) == ["p-5", "p-6"]
+        assert pipe.rows(count) == [(7,)]
+    assert len(_stored(database)) == 7
+
+
+def test_a_failing_pipeline_raises_the_sqlalchemy_error_and_nothing_lands(
+    database: Database,
+) -> None:
+    if not database.is_postgres:
+        pytest.skip("pipeline mode is PostgreSQL's")
+    with database.engine.begin() as conn:
+        insert_rows(conn, Party.__table__, _rows("dup-", 1))
+    begin = database.engine.begin
+    with pytest.raises(IntegrityError), begin() as conn, pg_pipeline(conn) as pipe:
+        pipe.insert(Party.__table__, _rows("new-", 2))
+        pipe.insert(Party.__table__, _rows("dup-", 1))
+        pipe.insert(Party.__table__, _rows("later-", 2))
+    with (
+        pytest.raises(ProgrammingError, match="ON CONFLICT"),
+        begin() as conn,
+        pg_pipeline(conn) as pipe,
+    ):
+        pipe.insert(Party.__table__, _rows("new-", 2))
+        failed = pipe.insert_ignore(Party.__table__, _rows("x-", 1), ["name"], ["id"])
+        pipe.rows(failed)  # no unique index on name: raised when its rows are read
+    assert [r[0] for r in _stored(database)] == ["dup-0"]

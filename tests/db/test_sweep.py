@@ -119,6 +119,45 @@ def test_support_breach_marked_once_escalates_to_team_lead(people: Context) -> N
     assert n(ctx, OutboxItem, OutboxItem.channel == "email") == 1
 
 
+def test_an_escalation_another_scheduler_made_meanwhile_has_no_effects_here(
+    people: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fence is the insert, not the candidate query: when another scheduler escalates a
+    conversation after this sweep read it as a candidate, this sweep writes no e-mail, audit
+    event, clock log or level for it, and still escalates the rest once."""
+    ctx = people
+    must_ingest(ctx, *(message(f"m-{i}", f"c-{i}", sent_at=i) for i in range(1, 4)))
+    raced = conversation(ctx, "c-2").id
+    real = sweep._candidates
+
+    def then_another_scheduler(s: Any, *args: Any, **kwargs: Any) -> Any:
+        found = real(s, *args, **kwargs)
+        assert raced in found
+        s.execute(  # in this transaction: the insert below conflicts with it all the same
+            Escalation.__table__.insert().values(
+                conversation_id=raced, level=1, reason="sla_breached", automatic=True,
+                created_at=at(hours=25),
+            )
+        )  # fmt: skip
+        return found
+
+    monkeypatch.setattr(sweep, "_candidates", then_another_scheduler)
+    report = sweep_at(ctx, at(hours=25))
+    assert report.escalated == {1: 2, 2: 0} and not report.failed
+    assert report.breached == 6  # the fence on clocks is its own: every clock is marked once
+    assert n(ctx, Escalation) == 3
+    mails = rows(ctx, OutboxItem, OutboxItem.type == "escalation")
+    assert sorted(m.conversation_id for m in mails) == sorted(
+        conversation(ctx, c).id for c in ("c-1", "c-3")
+    )
+    audited = rows(ctx, AuditEvent, AuditEvent.action == "conversation.escalate")
+    assert sorted(int(e.target_id) for e in audited) == sorted(
+        conversation(ctx, c).id for c in ("c-1", "c-3")
+    )
+    assert conversation(ctx, "c-2").escalation_level == 0  # the other scheduler's to raise
+    assert [conversation(ctx, c).escalation_level for c in ("c-1", "c-3")] == [1, 1]
+
+
 def test_level_two_after_a_further_half_of_the_target(people: Context) -> None:
     ctx = people
     must_ingest(ctx, message("m-1", "c-1", sent_at=0))
@@ -268,10 +307,10 @@ def test_one_failing_conversation_does_not_lose_the_others(
     bad = conversation(ctx, "c-2").id
     real = sweep._escalation_mail
 
-    def flaky(s: Any, conv: Conversation, *args: Any) -> None:
+    def flaky(conv: Any, *args: Any) -> Any:
         if conv.id == bad:
             raise RuntimeError("mail template exploded")
-        real(s, conv, *args)
+        return real(conv, *args)
 
     monkeypatch.setattr(sweep, "_escalation_mail", flaky)
     report = sweep_at(ctx, at(hours=25))
@@ -328,10 +367,10 @@ def test_failed_chunk_is_redone_one_conversation_at_a_time(
     bad = conversation(ctx, poisoned).id
     real = sweep._escalation_mail
 
-    def flaky(s: Any, conv: Any, *args: Any) -> None:
+    def flaky(conv: Any, *args: Any) -> Any:
         if conv.id == bad:
             raise RuntimeError("poisoned")
-        real(s, conv, *args)
+        return real(conv, *args)
 
     monkeypatch.setattr(sweep, "_escalation_mail", flaky)
     sweep.mark_breaches(ctx, at(hours=25))
