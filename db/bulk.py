@@ -53,7 +53,7 @@ from sqlalchemy import (
     bindparam,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 
 from db.base import UTCDateTime
 
@@ -144,6 +144,21 @@ def _pg_converter(table: Table, name: str) -> Converter | None:
     if isinstance(column_type, JSON):
         return _json
     return None
+
+
+def _pg_copy_converter(table: Table, name: str) -> Converter | None:
+    """:func:`_pg_converter` for a binary COPY, which also range-checks 32-bit integers (the
+    binary format would wrap one out of range where the server refuses it)."""
+    column_type = table.c[name].type
+    if isinstance(column_type, Integer) and not isinstance(column_type, BigInteger):
+        return _int4
+    return _pg_converter(table, name)
+
+
+def _int4(value: Any) -> Any:
+    if value is not None and not -(2**31) <= value < 2**31:
+        raise ValueError(f"{value!r} is out of range for a 32-bit integer column")
+    return value
 
 
 def _pg_values(table: Table, names: Sequence[str], row: Mapping[str, Any]) -> list[Any]:
@@ -429,11 +444,11 @@ def _pg_copy(
     import psycopg
 
     types = [_pg_wire_type(table, name) for name in names]  # (only the supported types)
-    # converted (and so checked) before COPY starts; the converters looked up once
-    values = _converted(rows, [_pg_converter(table, n) for n in names])
     sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
     raw: Any = conn.connection.driver_connection
     try:
+        # converted (and so checked) before COPY starts; the converters looked up once
+        values = _converted(rows, [_pg_copy_converter(table, n) for n in names])
         with raw.cursor() as cursor, cursor.copy(sql) as copy:
             copy.set_types(types)
             write = copy.write_row
@@ -441,20 +456,32 @@ def _pg_copy(
                 write(row_values)
     except psycopg.Error as exc:
         raise _sa_error(conn, raw, sql, exc) from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        # a value the binary format cannot carry (wrong type, out of range): refused as the
+        # database refuses one, so callers land the rows one by one as for any bad value
+        raise DataError(sql, None, exc) from exc
+
+
+#: The server ended the session (admin shutdown, crash shutdown, cannot connect now): psycopg
+#: may not have marked the connection broken yet when a COPY or a pipeline reports it.
+_SERVER_GONE = {"57P01", "57P02", "57P03"}
 
 
 def _sa_error(conn: Connection, raw: Any, sql: str, exc: Exception) -> Exception:
     """A psycopg error raised outside SQLAlchemy (COPY, a pipeline) as the SQLAlchemy error of
-    the same kind, so that callers' retry and fallback logic sees what it always sees."""
+    the same kind, so that callers' retry and fallback logic sees what it always sees. A lost
+    connection is invalidated as SQLAlchemy does for its own statements: the rollback that
+    follows is then a no-op, and ``Database.write`` retries the transaction."""
     import psycopg
 
+    gone = (
+        conn.dialect.is_disconnect(exc, raw, None)  # type: ignore[arg-type]
+        or getattr(exc, "sqlstate", None) in _SERVER_GONE
+    )
+    if gone and not conn.invalidated:
+        conn.invalidate(exc)
     return DBAPIError.instance(
-        sql,
-        None,
-        exc,
-        psycopg.Error,
-        connection_invalidated=conn.dialect.is_disconnect(exc, raw, None),  # type: ignore[arg-type]
-        dialect=conn.dialect,
+        sql, None, exc, psycopg.Error, connection_invalidated=gone, dialect=conn.dialect
     )
 
 
@@ -522,19 +549,23 @@ class PgPipeline:
 
     def send(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         """Send one statement (psycopg ``%(name)s`` parameters); the cursor for :meth:`rows`."""
+        import psycopg
+
         cursor = self._raw.cursor()
         try:
             cursor.execute(sql, params)
-        except Exception as exc:
-            raise self._error(sql, exc) from exc
+        except psycopg.Error as exc:
+            raise _sa_error(self._conn, self._raw, sql, exc) from exc
         return cursor
 
     def rows(self, cursor: Any) -> list[tuple[Any, ...]]:
         """The rows of a statement sent with :meth:`send` (waits for the server)."""
+        import psycopg
+
         try:
             return list(cursor.fetchall())
-        except Exception as exc:
-            raise self._error("(pipeline)", exc) from exc
+        except psycopg.Error as exc:
+            raise _sa_error(self._conn, self._raw, "(pipeline)", exc) from exc
 
     def insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         """:func:`insert_rows` in the pipeline (one ``INSERT ... SELECT``, never COPY)."""
@@ -554,13 +585,6 @@ class PgPipeline:
         if not rows:
             return None
         return self.send(*_pg_insert_ignore(table, rows, conflict, returning))
-
-    def _error(self, sql: str, exc: Exception) -> Exception:
-        import psycopg
-
-        if isinstance(exc, psycopg.Error):
-            return _sa_error(self._conn, self._raw, sql, exc)
-        return exc
 
 
 @contextmanager

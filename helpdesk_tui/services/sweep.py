@@ -30,7 +30,7 @@ Escalations are set-based: ``ESCALATION_CHUNK`` (1,000) conversations per transa
 of statements whatever their number (the escalations with one ``INSERT ... ON CONFLICT DO
 NOTHING RETURNING``, then the conversation updates, team events, outbox rows and audit events
 of the rows actually inserted, each one bulk statement; a clock replay only for the threads
-an escalation changes: see ``_Candidate.replied``). A chunk that
+an escalation changes: see ``_replies_since``). A chunk that
 fails is redone one conversation a transaction, so a failing conversation rolls back alone and
 the rest land (the next sweep retries it). At-risk alerts and the other jobs using
 ``run_per_item`` handle each item in its own SAVEPOINT inside a chunk transaction.
@@ -330,13 +330,10 @@ def escalation_candidates(
 
 @dataclass
 class _Candidate:
-    """A conversation with escalations due: the levels, what the escalation reads of it, and
-    whether an agent has written in it at or after the sweep instant (a buyer_seller thread's
-    clocks are then replayed: see _escalate_set)."""
+    """A conversation with escalations due: what the escalation reads of it, and the levels."""
 
     conv: _Conv
     levels: set[int]
-    replied: bool
 
 
 def _candidates(
@@ -348,7 +345,7 @@ def _candidates(
     unmarked: bool = False,
 ) -> dict[int, _Candidate]:
     """:func:`escalation_candidates` with what escalating them reads (conversation, listing,
-    seller, levels already escalated, replies since), in one statement, by conversation id."""
+    seller, levels already escalated), in one statement, by conversation id."""
     counterpart = aliased(Party)
     lister = aliased(Party)
 
@@ -359,15 +356,6 @@ def _candidates(
             .exists()
         )
 
-    replied = (
-        select(Message.id)
-        .where(
-            Message.conversation_id == Conversation.id,
-            Message.role == MessageRole.AGENT.value,
-            Message.sent_at >= now,
-        )
-        .exists()
-    )
     query = (
         select(
             SlaClock.due_at,
@@ -387,7 +375,6 @@ def _candidates(
             lister.email,
             escalated(1),
             escalated(2),
-            replied,
         )
         .join(Conversation, Conversation.id == SlaClock.conversation_id)
         .outerjoin(Listing, Listing.id == Conversation.listing_id)
@@ -439,7 +426,7 @@ def _candidates(
     out: dict[int, _Candidate] = {}
     for r in s.connection().execute(query, params):
         (due_at, target_s, conv_id, ext, kind, subject, priority, team_id, level, title,
-         listing_id, cp_ext, cp_email, ls_ext, ls_email, has1, has2, since) = r  # fmt: skip
+         listing_id, cp_ext, cp_email, ls_ext, ls_email, has1, has2) = r  # fmt: skip
         found = out.get(conv_id)
         if found is None:
             if cp_ext is not None:
@@ -452,7 +439,7 @@ def _candidates(
                 conv_id, ext, kind, subject, priority, team_id, level, True,
                 title if listing_id is not None else None, seller_ext, seller_email,
             )  # fmt: skip
-            found = out[conv_id] = _Candidate(conv, set(), bool(since))
+            found = out[conv_id] = _Candidate(conv, set())
         if level < 1 and not has1:
             found.levels.add(1)
         if (
@@ -625,9 +612,12 @@ def _escalate_set(
     escalation actually inserted here has effects (another scheduler's rows conflict and
     return nothing). Their ids are allocated first, so that the e-mails and audit events of
     every planned escalation are built before the insert returns, and those of the rows
-    inserted are kept. On PostgreSQL every statement after the candidates goes down one
+    inserted are kept. On PostgreSQL the writes (the fence, the conversations' update, the
+    replies query, the breach fence and its log, team events, outbox, audit) go down one
     pipeline (``db.bulk.pg_pipeline``): the rows are built while the server runs the
-    statements already sent, and no statement waits for a round trip.
+    statements already sent, and none waits for a round trip. Before it run the candidate
+    query, the lead and team lookups and the id allocation; after it, a clock replay when
+    one is due.
 
     Each row inserted that references a conversation takes a KEY SHARE lock on it (its
     foreign-key check; a heap write, logged), unless this transaction holds one already (an
@@ -695,6 +685,8 @@ def _escalate_set(
             kept = [p for p in plan if p.id in inserted]
             bumps, team_events = _moves(kept, support_team, team_names, now)
             pipe.send(*_bump_sql(bumps, now))
+            sellers = _buyer_seller(kept)
+            replies = pipe.send(*_replies_sql(sellers, now)) if sellers else None
             marked = pipe.send(*_breach_sql(now)) if mark else None
             pipe.insert(table(ConversationEvent), team_events)
             pipe.insert_ignore(
@@ -705,6 +697,7 @@ def _escalate_set(
             pipe.insert(audit.TABLE, audit.rows(_audits_of(kept)))
             if marked is not None:
                 breached = len(pipe.rows(marked))
+            replay = [conv_id for (conv_id,) in pipe.rows(replies)] if replies else []
     else:
         inserted = {r[0] for r in insert_ignore_many(s, table(Escalation), rows, conflict, ["id"])}
         if not inserted:
@@ -712,6 +705,7 @@ def _escalate_set(
         kept = [p for p in plan if p.id in inserted]
         bumps, team_events = _moves(kept, support_team, team_names, now)
         _bump_conversations(conn, bumps, now)
+        replay = _replies_since(s, _buyer_seller(kept), now)
         if mark:
             breached = len(_mark_breaches(s, now))
         insert_rows(conn, table(ConversationEvent), team_events)
@@ -720,14 +714,45 @@ def _escalate_set(
     made: dict[int, list[int]] = defaultdict(list)
     for p in kept:
         made[p.conv.id].append(p.level)
-    # An escalation changes no clock but one: from it on, an agent's message counts as the
-    # reply a buyer waits for. So only a thread with an agent message sent at or after ``now``
-    # (a sweep run for a past instant, ``--as-of``) needs its clocks replayed; for the rest a
-    # replay would write nothing.
-    replay = [c for c in made if due[c].replied and due[c].conv.kind == Kind.BUYER_SELLER.value]
-    if replay:
-        sla.recompute(s, ctx.settings, replay, cause="automatic escalation")
+    if replay:  # (read after the conversations' update: it waits for a reply being written)
+        sla.recompute(s, ctx.settings, sorted(replay), cause="automatic escalation")
     return {conv_id: sorted(levels) for conv_id, levels in made.items()}, breached
+
+
+def _buyer_seller(kept: list[_Planned]) -> list[int]:
+    return sorted({p.conv.id for p in kept if p.conv.kind == Kind.BUYER_SELLER.value})
+
+
+def _replies_since(s: Session, conv_ids: list[int], now: datetime) -> list[int]:
+    """The buyer_seller threads among ``conv_ids`` whose clocks an escalation at ``now``
+    changes. An escalation changes no clock but one: from it on, an agent's message counts as
+    the reply a buyer waits for. So only a thread with an agent message sent at or after
+    ``now`` (a sweep run for a past instant, ``--as-of``, or a reply written while the sweep
+    runs) needs its clocks replayed; for the rest a replay would write nothing. Read after
+    the conversations' update, which waits for an intake writing to them."""
+    if not conv_ids:
+        return []
+    return list(
+        s.connection().scalars(
+            select(Message.conversation_id)
+            .where(
+                in_ids(Message.conversation_id, "ids", _postgres(s)),
+                Message.role == MessageRole.AGENT.value,
+                Message.sent_at >= now,
+            )
+            .distinct(),
+            {"ids": conv_ids},
+        )
+    )
+
+
+def _replies_sql(conv_ids: list[int], now: datetime) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: :func:`_replies_since`'s query, for a pipeline."""
+    return (
+        "SELECT DISTINCT conversation_id FROM messages WHERE conversation_id = ANY(%(ids)s)"
+        " AND role = %(agent)s AND sent_at >= %(now)s",
+        {"ids": conv_ids, "agent": MessageRole.AGENT.value, "now": now},
+    )
 
 
 def _moves(

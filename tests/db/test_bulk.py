@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 
 from db.base import UTCDateTime
 from db.bulk import (
@@ -240,3 +240,41 @@ def test_a_failing_pipeline_raises_the_sqlalchemy_error_and_nothing_lands(
         failed = pipe.insert_ignore(Party.__table__, _rows("x-", 1), ["name"], ["id"])
         pipe.rows(failed)  # no unique index on name: raised when its rows are read
     assert [r[0] for r in _stored(database)] == ["dup-0"]
+
+
+def _audit_rows(n: int, **change: object) -> list[dict[str, object]]:
+    at = datetime(2026, 1, 5, 10, 30, tzinfo=SAST)  # a non-UTC offset, stored as UTC
+    rows: list[dict[str, object]] = [
+        {"actor": "bulk", "actor_agent_id": None, "action": "a", "target_type": "t",
+         "target_id": str(i), "allowed": True, "before": None, "after": None,
+         "detail": "", "at": at}
+        for i in range(n)
+    ]  # fmt: skip
+    rows[-1].update(change)
+    return rows
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"actor_agent_id": 2**31}, {"actor_agent_id": -(2**31) - 1}, {"target_id": 7}],
+    ids=["int4-overflow", "int4-underflow", "int-for-text"],
+)
+def test_copy_refuses_what_it_cannot_carry_as_a_data_error(
+    database: Database, bad: dict[str, object]
+) -> None:
+    """PostgreSQL's binary COPY (from 64 rows) would wrap a 32-bit integer out of range: it is
+    refused before COPY starts, as the server refuses one, and nothing lands."""
+    if not database.is_postgres:
+        pytest.skip("COPY is PostgreSQL's")
+    with pytest.raises(DataError), database.engine.begin() as conn:
+        insert_rows(conn, AuditEvent.__table__, _audit_rows(100, **bad))
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
+def test_copy_stores_offsets_as_utc(database: Database) -> None:
+    with database.engine.begin() as conn:
+        insert_rows(conn, AuditEvent.__table__, _audit_rows(100))
+    with database.read() as s:
+        ats = set(s.scalars(select(AuditEvent.at)))
+    assert ats == {datetime(2026, 1, 5, 8, 30, tzinfo=UTC)}

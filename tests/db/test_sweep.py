@@ -435,3 +435,152 @@ def test_a_message_mid_sweep_waits_for_it_or_it_for_the_message_never_a_deadlock
     assert failed == []
     assert (report.breached, report.escalated, report.failed) == (2, {1: 1, 2: 0}, {})
     assert conversation(ctx, "c-1").subject == "x"
+
+
+def _another_scheduler_escalates(
+    monkeypatch: pytest.MonkeyPatch, conv_id: int, levels: list[int]
+) -> None:
+    """Between this sweep's candidate query and its insert, another scheduler's escalations of
+    ``conv_id`` land (in this transaction: the insert conflicts with them all the same)."""
+    real = sweep._candidates
+
+    def then_another(s: Any, *args: Any, **kwargs: Any) -> Any:
+        found = real(s, *args, **kwargs)
+        for level in levels:
+            s.execute(
+                Escalation.__table__.insert().values(
+                    conversation_id=conv_id, level=level, reason="sla_breached",
+                    automatic=True, created_at=at(hours=1),
+                )
+            )  # fmt: skip
+        return found
+
+    monkeypatch.setattr(sweep, "_candidates", then_another)
+
+
+def test_a_raced_buyer_seller_thread_gets_no_seller_notice_or_team_move(
+    people: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = people
+    must_ingest(
+        ctx,
+        listing("L-1", seller="u-9"),
+        message("m-1", "c-1", role="buyer", kind="buyer_seller", listing="L-1", sent_at=0),
+        message("m-2", "c-2", role="buyer", kind="buyer_seller", listing="L-1", sent_at=0),
+    )
+    set_party_email(ctx, "u-9", "seller9@example.com")
+    c1, c2 = conversation(ctx, "c-1"), conversation(ctx, "c-2")
+    _another_scheduler_escalates(monkeypatch, c2.id, [1])
+    report = sweep_at(ctx, at(hours=4))
+    assert report.escalated == {1: 1, 2: 0} and not report.failed
+    assert {(o.conversation_id, o.type) for o in rows(ctx, OutboxItem)} == {
+        (c1.id, "notification"),
+        (c1.id, "seller_unresponsive"),
+        (c1.id, "escalation"),
+    }
+    moved = rows(ctx, ConversationEvent, ConversationEvent.field == "team")
+    assert [e.conversation_id for e in moved] == [c1.id]
+    after = conversation(ctx, "c-2")
+    assert (after.team_id, after.version) == (c2.team_id, c2.version)
+
+
+def test_level_one_raced_level_two_still_has_its_effects(
+    people: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = people
+    must_ingest(ctx, message("m-1", "c-1", sent_at=0))
+    c1 = conversation(ctx, "c-1")
+    _another_scheduler_escalates(monkeypatch, c1.id, [1])
+    report = sweep_at(ctx, at(days=3))
+    assert report.escalated == {1: 0, 2: 1} and not report.failed
+    mails = rows(ctx, OutboxItem, OutboxItem.type == "escalation")
+    assert [m.recipient for m in mails] == ["boss@example.com"]
+    audited = rows(ctx, AuditEvent, AuditEvent.action == "conversation.escalate")
+    assert [a.after["level"] for a in audited] == [2]
+    assert conversation(ctx, "c-1").escalation_level == 2
+
+
+def test_an_agent_reply_written_while_the_sweep_runs_meets_the_buyers_clock(
+    people: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent's reply committed after the sweep read its candidates, in a buyer_seller
+    thread the sweep escalates: the escalation makes it the reply the buyer waits for, and
+    the sweep (which reads replies after its update, waiting for the intake) replays the
+    clocks. On SQLite the intake waits for the sweep instead, and its own replay does it."""
+    import threading
+
+    ctx = people
+    must_ingest(
+        ctx,
+        listing("L-1", seller="u-9"),
+        message("m-1", "c-1", role="buyer", kind="buyer_seller", listing="L-1", sent_at=0),
+    )
+    real = sweep._candidates
+    done: list[int] = []
+
+    def then_an_agent_replies(s: Any, *args: Any, **kwargs: Any) -> Any:
+        found = real(s, *args, **kwargs)
+        if not done and ctx.db.is_postgres:
+            done.append(1)
+            reply = message(
+                "m-2", "c-1", sender="alice", role="agent", kind=None,
+                sent_at=at(hours=4, minutes=1),
+            )  # fmt: skip
+            t = threading.Thread(target=lambda: must_ingest(ctx, reply))
+            t.start()
+            t.join(20)
+        return found
+
+    monkeypatch.setattr(sweep, "_candidates", then_an_agent_replies)
+    report = sweep_at(ctx, at(hours=4))
+    assert report.escalated == {1: 1, 2: 0}
+    if not ctx.db.is_postgres:
+        must_ingest(
+            ctx,
+            message("m-2", "c-1", sender="alice", role="agent", kind=None,
+                    sent_at=at(hours=4, minutes=1)),
+        )  # fmt: skip
+    assert clocks(ctx, "c-1")[("seller_reply", 1)].state == "met"
+
+
+def test_a_connection_lost_in_the_pipeline_is_retried_whole(
+    people: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the server ends the sweep's session while the pipeline runs; the whole
+    transaction is retried (one write call, no fallback one conversation at a time)."""
+    ctx = people
+    if not ctx.db.is_postgres:
+        pytest.skip("the pipeline is PostgreSQL's")
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL
+
+    must_ingest(ctx, *(message(f"m-{i}", f"c-{i}", sent_at=i) for i in range(1, 4)))
+    writes: list[object] = []
+    real_write = ctx.db.write
+
+    def counting(fn: Any, **kwargs: Any) -> Any:
+        writes.append(fn)
+        return real_write(fn, **kwargs)
+
+    monkeypatch.setattr(ctx.db, "write", counting)
+    real_moves = sweep._moves
+    killed: list[int] = []
+
+    def kill_then(*args: Any) -> Any:
+        if not killed:
+            killed.append(1)
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid() AND state <> 'idle'",
+                    (ctx.db.engine.url.database,),
+                )
+        return real_moves(*args)
+
+    monkeypatch.setattr(sweep, "_moves", kill_then)
+    report = sweep_at(ctx, at(hours=25))
+    assert killed and report.escalated == {1: 3, 2: 0} and not report.failed
+    assert n(ctx, Escalation) == 3
+    assert n(ctx, OutboxItem, OutboxItem.type == "escalation") == 3
+    assert len(writes) == 1, f"{len(writes)} write transactions: the fallback ran"
