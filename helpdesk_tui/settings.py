@@ -31,6 +31,9 @@ class Settings:
     """``[intake] attachment_limit``: largest accepted attachment."""
     intake_batch: int = 2000
     """``[intake] batch``: records committed together by the bulk path."""
+    intake_overlap: bool = True
+    """``[intake] overlap``: on PostgreSQL, prepare each batch of a file while the one before
+    it is written (two threads, two connections); false: one batch after the other."""
     policy: Policy = DEFAULT_POLICY
     """``[sla]``: targets, at-risk share, reopen window."""
     calendars: Mapping[str, BusinessCalendar] = field(
@@ -134,6 +137,8 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
         kwargs["attachment_limit_bytes"] = _size(intake["attachment_limit"])
     if "batch" in intake:
         kwargs["intake_batch"] = int(intake["batch"])
+    if "overlap" in intake:
+        kwargs["intake_overlap"] = bool(intake["overlap"])
     if "health" in data:
         kwargs["health"] = _health(data["health"])
     return Settings(**kwargs)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import logging
+import sys
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import filetype
-from sqlalchemy import String, bindparam, func, select, update
+from sqlalchemy import Connection, String, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
@@ -74,6 +78,10 @@ class IngestSummary:
 
 
 RejectHandler = Callable[[int, bytes, str], None]
+#: Parsed lines of one batch, and a line rejected (number, raw, reason).
+_Batch = list[tuple["Record", bytes]]
+_Reject = tuple[int, bytes, str]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -109,14 +117,111 @@ class Intake:
             self.flush()
 
     def run(self, lines: Iterable[bytes]) -> IngestSummary:
+        """Ingest every line (a file's): batch after batch, each committed whole. On
+        PostgreSQL a run of more than one batch prepares each batch while the one before it
+        is written (see :meth:`_run_overlapped`)."""
         # Parsing allocates as much as writing (see gc_paused): no collection in the whole
         # run (measured: a few dozen objects in reference cycles a batch, from SQLAlchemy's
         # sessions, collected once the run ends).
         with gc_paused():
-            for number, raw in enumerate(lines, start=1):
-                self.feed(raw.rstrip(b"\r\n"), number)
-            self.flush()
+            batches = self._batches(lines)
+            first = next(batches, None)
+            second = next(batches, None) if first is not None else None
+            if second is None or not self._overlap():
+                for batch, rejects in itertools.chain(
+                    [b for b in (first, second) if b is not None], batches
+                ):
+                    self._land(batch, rejects)
+            else:
+                self._run_overlapped(itertools.chain([first, second], batches))
         return self.summary
+
+    def _overlap(self) -> bool:
+        return bool(self.ctx.db.is_postgres and self.ctx.settings.intake_overlap)
+
+    def _batches(self, lines: Iterable[bytes]) -> Iterator[tuple[_Batch, list[_Reject]]]:
+        """The parsed lines a batch at a time, with the lines rejected by parsing among them."""
+        size = self.ctx.settings.intake_batch
+        batch: _Batch = []
+        rejects: list[_Reject] = []
+        for number, raw in enumerate(lines, start=1):
+            raw = raw.rstrip(b"\r\n")
+            try:
+                record = parse_line(raw, number, self.limits)
+            except Rejected as exc:
+                rejects.append((number, raw, str(exc)))
+                continue
+            if record is not None:
+                batch.append((record, raw))
+            if len(batch) >= size:
+                yield batch, rejects
+                batch, rejects = [], []
+        if batch or rejects:
+            yield batch, rejects
+
+    def _run_overlapped(self, batches: Iterable[tuple[_Batch, list[_Reject]]]) -> None:
+        """PostgreSQL: each batch is prepared (preload, walk, ids, clocks, rows: this thread's
+        CPU, :meth:`_BatchWriter.prepare`) while the batch before it is written and committed
+        by a second thread on its own connection (the server's CPU): the two run side by side
+        on two cores instead of one after the other.
+
+        The batch being prepared reads what is committed, with what the batch in flight
+        stores put over it (:class:`_Carried`); so at most one batch is in flight, and the one
+        before it has committed. Should the batch in flight fail (a concurrent intake stored
+        the same ids, a value the database refuses, a lost connection), it is landed again as
+        :meth:`flush` lands a batch, and so is the batch prepared on its word; then the run
+        goes on overlapped. Rejected lines are reported batch by batch, in line order."""
+        interval = sys.getswitchinterval()
+        # The writing thread mostly waits for the server; when an answer arrives it should
+        # get the interpreter within a millisecond, not the default five (the server idles).
+        sys.setswitchinterval(min(interval, 0.001))
+        inflight: tuple[Future[_Outcome], _Batch, list[_Reject]] | None = None
+        carried: _Carried | None = None
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="intake-writer") as pool:
+                for batch, rejects in batches:
+                    writer: _BatchWriter | None = None
+                    if batch:
+                        try:
+                            writer = self._prepared(batch, carried)
+                        except Exception:  # landed the ordinary way below, which reports
+                            log.debug("preparing a batch failed", exc_info=True)
+                    if inflight is not None and not self._settle(*inflight):
+                        writer = None  # prepared on the word of a batch that did not land
+                    inflight = None
+                    if writer is None:
+                        self._land(batch, rejects)
+                        carried = None
+                        continue
+                    future = pool.submit(self._commit, writer)
+                    inflight = (future, batch, rejects)
+                    carried = writer.carried()
+                if inflight is not None:
+                    self._settle(*inflight)
+        finally:
+            sys.setswitchinterval(interval)
+
+    def _prepared(self, batch: _Batch, carried: _Carried | None) -> _BatchWriter:
+        with self.ctx.db.read() as session:
+            writer = _BatchWriter(self.ctx, session)
+            writer.prepare(batch, carried)
+        return writer
+
+    def _commit(self, writer: _BatchWriter) -> _Outcome:
+        # No retry here: a prepared batch's writes run once (a retry lands it afresh).
+        with gc_paused():
+            return self.ctx.db.write(writer.write, retries=0)
+
+    def _settle(self, future: Future[_Outcome], batch: _Batch, rejects: list[_Reject]) -> bool:
+        """Wait for the batch in flight; report it. False: it failed and was landed again."""
+        try:
+            outcome = future.result()
+        except Exception as exc:
+            log.info("an overlapped batch failed (%s): landing it again", exc)
+            self._land(batch, rejects)
+            return False
+        self._merge(outcome, batch, rejects)
+        return True
 
     @property
     def pending(self) -> int:
@@ -125,18 +230,27 @@ class Intake:
     def flush(self) -> None:
         """Commit what has been read so far."""
         batch, self._pending = self._pending, []
+        if batch:
+            self._land(batch, [])
+
+    def _land(self, batch: _Batch, rejects: list[_Reject]) -> None:
+        """Commit ``batch`` (retried, else one record a transaction) and report it, with
+        ``rejects`` (lines of the batch rejected before, by parsing)."""
         if not batch:
+            self._merge(_Outcome(), [], rejects)
             return
         outcome = self._apply_batch(batch)
         if outcome is None:  # the batch as a whole failed: land what can land, one by one
+            refused: list[_Reject] = list(rejects)
             for item in batch:
                 single = self._apply_batch([item])
                 if single is None:
-                    self._reject(item[0].line, item[1], "the database refused this record")
+                    refused.append((item[0].line, item[1], "the database refused this record"))
                 else:
-                    self._merge(single, [item])
+                    self._merge(single, [item], [])
+            self._merge(_Outcome(), [], refused)
             return
-        self._merge(outcome, batch)
+        self._merge(outcome, batch, rejects)
 
     def _apply_batch(self, batch: list[tuple[Record, bytes]]) -> _Outcome | None:
         for _ in range(3):
@@ -149,14 +263,15 @@ class Intake:
                 return None  # a value the database refuses: the caller lands records one by one
         return None
 
-    def _merge(self, outcome: _Outcome, batch: list[tuple[Record, bytes]]) -> None:
+    def _merge(self, outcome: _Outcome, batch: _Batch, rejects: list[_Reject]) -> None:
         raw_by_line = {rec.line: raw for rec, raw in batch}
         self.summary.accepted += outcome.accepted
         self.summary.duplicates += outcome.duplicates
         self.summary.conversation_ids |= outcome.conversation_ids
         self.summary.message_ids.extend(m.id for m in outcome.messages)
-        for line, reason in outcome.rejects:
-            self._reject(line, raw_by_line[line], reason)
+        found = [(line, raw_by_line[line], reason) for line, reason in outcome.rejects]
+        for line, raw, reason in sorted([*rejects, *found], key=lambda r: r[0]):
+            self._reject(line, raw, reason)
 
     def _reject(self, line: int, raw: bytes, reason: str) -> None:
         self.summary.rejected += 1
@@ -257,6 +372,45 @@ _INTAKE = Via.INTAKE.value
 _SQLITE_CACHE_KIB = 64 * 1024
 _AGENT = MessageRole.AGENT.value
 _OPEN = Status.OPEN.value
+
+
+#: One write of a prepared batch, run on the writing connection.
+_Write = Callable[[Connection], object]
+
+
+def _insert(table: Any, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> _Write:
+    return lambda conn: insert_tuples(conn, table, names, rows)
+
+
+def _update(table: Any, rows: list[dict[str, Any]], bump: str | None = None) -> _Write:
+    return lambda conn: update_rows(conn, table, rows, bump=bump)
+
+
+def _sql(sql: str, params: tuple[Any, ...] | None = None) -> _Write:
+    return lambda conn: conn.exec_driver_sql(sql, params) if params else conn.exec_driver_sql(sql)
+
+
+@dataclass
+class _Carried:
+    """What a prepared, not yet committed batch stores, as the next batch's preload would read
+    it once committed: the next batch can then be prepared while this one is written."""
+
+    parties: dict[str, _Party]
+    listings: dict[str, _Listing]
+    threads: dict[str, _Thread]
+    messages: set[str]
+    feedback: set[str]
+    flags: set[str]
+
+    def adopt(self, w: _BatchWriter) -> None:
+        """Put what this batch stores over ``w``'s preload (newer than what is committed)."""
+        w.parties.update(self.parties)
+        w.listings.update(self.listings)
+        w.threads.update(self.threads)
+        for ext in self.messages:
+            w.messages[ext] = None
+        w.known_feedback |= self.feedback
+        w.known_flags |= self.flags
 
 
 class _BatchWriter:
@@ -404,16 +558,33 @@ class _BatchWriter:
             self.team_calendars[tid] = calendar
 
     def apply(self, batch: list[tuple[Record, bytes]]) -> _Outcome:
+        """The whole batch in this writer's session: :meth:`prepare`, then :meth:`write`."""
+        self.prepare(batch)
+        return self.write(self.s)
+
+    def prepare(self, batch: list[tuple[Record, bytes]], carried: _Carried | None = None) -> None:
+        """Everything up to the writes: the preload (with what ``carried`` says an earlier,
+        not yet committed batch stores), the walk over the records, the new rows' ids, the new
+        conversations' clocks and every row to write. Reads only (ids come from sequences)."""
         records = [r for r, _ in batch]
         self._preload(records)
+        if carried is not None:
+            carried.adopt(self)
         for record in records:
             self._apply_one(record)
         self._allocate()
         # Conversations created by this batch: their clocks follow from the batch alone, so
         # they are replayed from memory and their queue fields go in with the insert.
-        new_clocks = self._replay_new()
-        self._write(new_clocks.deadlines)
-        new_clocks.writes.flush(self.conn)
+        self._new_clocks = self._replay_new()
+        self._writes = self._write_ops(self._new_clocks.deadlines)
+
+    def write(self, session: Session) -> _Outcome:
+        """The prepared batch's writes in ``session``'s transaction (the caller commits)."""
+        self.s = session
+        self.conn = conn = session.connection()
+        for op in self._writes:
+            op(conn)
+        self._new_clocks.writes.flush(conn)
         pending = self.out.messages
         touched = {m.thread.id for m in pending if m.thread.id is not None}
         self.out.conversation_ids = touched
@@ -424,6 +595,28 @@ class _BatchWriter:
             self._refresh_times(existing)
             sla.recompute(self.s, self.ctx.settings, existing, cause="intake")
         return self.out
+
+    def carried(self) -> _Carried:
+        """What the next batch's preload would read of this batch's rows once committed."""
+        listings = {
+            ext: _Listing(ext, None, x.seller.id if x.seller else x.seller_id, x.category, x.id)
+            for ext, x in self.listings.items()
+        }
+        threads = {}
+        for key, t in self.threads.items():
+            listing = listings.get(t.listing.external_id) if t.listing else None
+            threads[key] = _Thread(
+                t.external_id, t.thread_key, t.kind, t.subject, listing, t.status, t.priority,
+                t.created_at, t.resolved_at, t.id,
+            )  # fmt: skip
+        return _Carried(
+            parties={ext: _Party(ext, p.name, p.verified, p.id) for ext, p in self.parties.items()},
+            listings=listings,
+            threads=threads,
+            messages={ext for ext in self.messages},
+            feedback=set(self.known_feedback),
+            flags=set(self.known_flags),
+        )
 
     def _allocate(self) -> None:
         """Primary keys for the batch's new rows, so that each table is written with one bulk
@@ -478,29 +671,28 @@ class _BatchWriter:
         }
         return sla.replay_new(self.ctx.settings, entries, authors=authors)  # type: ignore[arg-type]
 
-    def _write(self, deadlines: dict[int, dict[str, object]]) -> None:
-        """Every new row with one bulk statement a table, in foreign-key order."""
-        conn, now = self.conn, self.now
+    def _write_ops(self, deadlines: dict[int, dict[str, object]]) -> list[_Write]:
+        """Every new row with one bulk statement a table, in foreign-key order: the writes,
+        their rows built now, to run on the writing connection."""
+        now = self.now
+        ops: list[_Write] = []
         if self.new_parties:
-            insert_tuples(
-                conn,
+            ops.append(_insert(
                 Party.__table__,
                 ("id", "external_id", "name", "email", "verified", "suspended", "created_at"),
                 [
                     (p.id, p.external_id, p.name, None, p.verified, False, now)
                     for p in self.new_parties
                 ],
-            )
+            ))  # fmt: skip
         changed = [p for p in self.parties.values() if p.changed and not p.new]
         if changed:
-            update_rows(
-                conn,
+            ops.append(_update(
                 Party.__table__,
                 [{"id": p.id, "name": p.name, "verified": p.verified} for p in changed],
-            )
+            ))  # fmt: skip
         if self.new_listings:
-            insert_tuples(
-                conn,
+            ops.append(_insert(
                 Listing.__table__,
                 (
                     "id",
@@ -525,14 +717,14 @@ class _BatchWriter:
                     )
                     for x in self.new_listings
                 ],
-            )
+            ))  # fmt: skip
         if not self.postgres:
             # SQLite's default page cache (2 MB) is a small part of a bulk load's indexes;
             # the connection keeps this one (64 MB at most, allocated as used)
-            conn.exec_driver_sql(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
+            ops.append(_sql(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}"))
         sqlite_fts = not self.postgres and bool(self.new_threads or self.out.messages)
         if sqlite_fts:  # the FTS insert triggers stand aside: the batch indexes itself (0007)
-            conn.exec_driver_sql("INSERT INTO fts_deferred (writer) VALUES (1)")
+            ops.append(_sql("INSERT INTO fts_deferred (writer) VALUES (1)"))
         if self.new_threads:
             rows = []
             for c in self.new_threads:
@@ -564,11 +756,10 @@ class _BatchWriter:
                         1,
                     )
                 )
-            insert_tuples(conn, Conversation.__table__, _CONVERSATION_COLUMNS, rows)
+            ops.append(_insert(Conversation.__table__, _CONVERSATION_COLUMNS, rows))
         pending = self.out.messages
         if pending:
-            insert_tuples(
-                conn,
+            ops.append(_insert(
                 Message.__table__,
                 _MESSAGE_COLUMNS,
                 [
@@ -588,24 +779,26 @@ class _BatchWriter:
                     )
                     for m in pending
                 ],
-            )
+            ))  # fmt: skip
             attachments = [{**a, "message_id": m.id} for m in pending for a in m.attachments]
-            insert_rows(conn, Attachment.__table__, attachments)
+            if attachments:
+                ops.append(
+                    lambda conn, rows=attachments: insert_rows(conn, Attachment.__table__, rows)
+                )
         if sqlite_fts:
             for fts, table, column, objs in (
                 ("conversations_fts", "conversations", "subject", self.new_threads),
                 ("messages_fts", "messages", "body", pending),
             ):
                 if objs:
-                    conn.exec_driver_sql(
+                    ops.append(_sql(
                         f"INSERT INTO {fts} (rowid, {column}) SELECT id, {column} FROM {table}"
                         " WHERE id BETWEEN ? AND ?",
-                        (min(o.id for o in objs), max(o.id for o in objs)),
-                    )
-            conn.exec_driver_sql("DELETE FROM fts_deferred")
+                        (min(o.id for o in objs), max(o.id for o in objs)),  # type: ignore[type-var]
+                    ))  # fmt: skip
+            ops.append(_sql("DELETE FROM fts_deferred"))
         if self.flags:
-            insert_tuples(
-                conn,
+            ops.append(_insert(
                 Flag.__table__,
                 (
                     "external_id",
@@ -630,28 +823,25 @@ class _BatchWriter:
                     )
                     for f in self.flags
                 ],
-            )
+            ))  # fmt: skip
         if self.feedback:
-            insert_tuples(
-                conn,
+            ops.append(_insert(
                 Feedback.__table__,
                 ("external_id", "conversation_id", "rating", "nps", "comment", "submitted_at"),
                 [
                     (r.id, t.id, r.rating, r.nps, r.comment, r.submitted_at)
                     for r, t in self.feedback
                 ],
-            )
+            ))  # fmt: skip
         if self.status_events:  # (ids in insertion order: the order of the status facts)
-            insert_tuples(
-                conn,
+            ops.append(_insert(
                 ConversationEvent.__table__,
                 ("conversation_id", "field", "old", "new", "actor_agent_id", "at"),
                 [(c.id, "status", old, new, None, at) for c, old, new, at in self.status_events],
-            )
+            ))  # fmt: skip
         moved = [c for c in self.threads.values() if c.changed and not c.new]
         if moved:  # stored threads whose status moved: one statement, optimistic lock bumped
-            update_rows(
-                conn,
+            ops.append(_update(
                 Conversation.__table__,
                 [
                     {
@@ -664,7 +854,8 @@ class _BatchWriter:
                     for c in moved
                 ],
                 bump="version",
-            )
+            ))  # fmt: skip
+        return ops
 
     def _apply_one(self, record: Record) -> None:
         try:
