@@ -138,7 +138,9 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
     if "batch" in intake:
         kwargs["intake_batch"] = int(intake["batch"])
     if "overlap" in intake:
-        kwargs["intake_overlap"] = bool(intake["overlap"])
+        if not isinstance(intake["overlap"], bool):
+            raise ValueError(f"[intake] overlap must be true or false, not {intake['overlap']!r}")
+        kwargs["intake_overlap"] = intake["overlap"]
     if "health" in data:
         kwargs["health"] = _health(data["health"])
     return Settings(**kwargs)

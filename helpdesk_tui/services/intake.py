@@ -81,6 +81,8 @@ RejectHandler = Callable[[int, bytes, str], None]
 #: Parsed lines of one batch, and a line rejected (number, raw, reason).
 _Batch = list[tuple["Record", bytes]]
 _Reject = tuple[int, bytes, str]
+#: The interpreter's thread switch interval during an overlapped run (see _run_overlapped).
+_SWITCH_INTERVAL = 0.001
 log = logging.getLogger(__name__)
 
 
@@ -174,7 +176,7 @@ class Intake:
         interval = sys.getswitchinterval()
         # The writing thread mostly waits for the server; when an answer arrives it should
         # get the interpreter within a millisecond, not the default five (the server idles).
-        sys.setswitchinterval(min(interval, 0.001))
+        sys.setswitchinterval(min(interval, _SWITCH_INTERVAL))
         inflight: tuple[Future[_Outcome], _Batch, list[_Reject]] | None = None
         carried: _Carried | None = None
         try:
@@ -597,25 +599,41 @@ class _BatchWriter:
         return self.out
 
     def carried(self) -> _Carried:
-        """What the next batch's preload would read of this batch's rows once committed."""
+        """What this batch stores, as the next batch's preload would read it once committed:
+        its new and changed parties, new listings, new and moved conversations, new messages,
+        feedback and flags (the rest is committed already, or unchanged)."""
         listings = {
-            ext: _Listing(ext, None, x.seller.id if x.seller else x.seller_id, x.category, x.id)
-            for ext, x in self.listings.items()
+            x.external_id: _Listing(
+                x.external_id, None, x.seller.id if x.seller else x.seller_id, x.category, x.id
+            )
+            for x in self.new_listings
         }
         threads = {}
-        for key, t in self.threads.items():
-            listing = listings.get(t.listing.external_id) if t.listing else None
-            threads[key] = _Thread(
+        for t in self.threads.values():
+            if not (t.new or t.changed):
+                continue
+            listing = None
+            if t.listing is not None:
+                x = t.listing
+                listing = listings.get(x.external_id) or _Listing(
+                    x.external_id, None, x.seller.id if x.seller else x.seller_id, x.category,
+                    x.id,
+                )  # fmt: skip
+            threads[t.thread_key] = _Thread(
                 t.external_id, t.thread_key, t.kind, t.subject, listing, t.status, t.priority,
                 t.created_at, t.resolved_at, t.id,
             )  # fmt: skip
         return _Carried(
-            parties={ext: _Party(ext, p.name, p.verified, p.id) for ext, p in self.parties.items()},
+            parties={
+                ext: _Party(ext, p.name, p.verified, p.id)
+                for ext, p in self.parties.items()
+                if p.new or p.changed
+            },
             listings=listings,
             threads=threads,
-            messages={ext for ext in self.messages},
-            feedback=set(self.known_feedback),
-            flags=set(self.known_flags),
+            messages={m.external_id for m in self.out.messages if m.external_id is not None},
+            feedback={r.id for r, _t in self.feedback},
+            flags={f.external_id for f in self.flags},
         )
 
     def _allocate(self) -> None:
