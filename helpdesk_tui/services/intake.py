@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +84,21 @@ _Reject = tuple[int, bytes, str]
 #: The interpreter's thread switch interval during an overlapped run (see _run_overlapped).
 _SWITCH_INTERVAL = 0.001
 log = logging.getLogger(__name__)
+_switching_lock = threading.Lock()
+_switching = [0, 0.0]  # overlapped runs going on, the interval before the first
+
+
+def _fast_switching(on: bool) -> None:
+    with _switching_lock:
+        if on:
+            if _switching[0] == 0:
+                _switching[1] = sys.getswitchinterval()
+                sys.setswitchinterval(min(_switching[1], _SWITCH_INTERVAL))
+            _switching[0] += 1
+        else:
+            _switching[0] -= 1
+            if _switching[0] == 0:
+                sys.setswitchinterval(_switching[1])
 
 
 @dataclass
@@ -127,15 +142,11 @@ class Intake:
         # sessions, collected once the run ends).
         with gc_paused():
             batches = self._batches(lines)
-            first = next(batches, None)
-            second = next(batches, None) if first is not None else None
-            if second is None or not self._overlap():
-                for batch, rejects in itertools.chain(
-                    [b for b in (first, second) if b is not None], batches
-                ):
+            if not self._overlap():
+                for batch, rejects in batches:
                     self._land(batch, rejects)
             else:
-                self._run_overlapped(itertools.chain([first, second], batches))
+                self._run_overlapped(batches)
         return self.summary
 
     def _overlap(self) -> bool:
@@ -173,10 +184,7 @@ class Intake:
         the same ids, a value the database refuses, a lost connection), it is landed again as
         :meth:`flush` lands a batch, and so is the batch prepared on its word; then the run
         goes on overlapped. Rejected lines are reported batch by batch, in line order."""
-        interval = sys.getswitchinterval()
-        # The writing thread mostly waits for the server; when an answer arrives it should
-        # get the interpreter within a millisecond, not the default five (the server idles).
-        sys.setswitchinterval(min(interval, _SWITCH_INTERVAL))
+        _fast_switching(True)
         inflight: tuple[Future[_Outcome], _Batch, list[_Reject]] | None = None
         carried: _Carried | None = None
         try:
@@ -187,21 +195,42 @@ class Intake:
                         try:
                             writer = self._prepared(batch, carried)
                         except Exception:  # landed the ordinary way below, which reports
-                            log.debug("preparing a batch failed", exc_info=True)
-                    if inflight is not None and not self._settle(*inflight):
-                        writer = None  # prepared on the word of a batch that did not land
-                    inflight = None
+                            log.info(
+                                "preparing a batch failed: landing it the ordinary way",
+                                exc_info=True,
+                            )
+                    if inflight is not None:
+                        settling = inflight
+                        wait([settling[0]])  # interrupted: reported below, still in flight
+                        inflight = None
+                        if not self._settle(*settling):
+                            writer = None  # prepared on the word of a batch that did not land
                     if writer is None:
                         self._land(batch, rejects)
                         carried = None
                         continue
-                    future = pool.submit(self._commit, writer)
-                    inflight = (future, batch, rejects)
-                    carried = writer.carried()
+                    carried = writer.carried()  # before the writing thread uses the writer
+                    inflight = (pool.submit(self._commit, writer), batch, rejects)
                 if inflight is not None:
-                    self._settle(*inflight)
+                    settling = inflight
+                    wait([settling[0]])
+                    inflight = None
+                    self._settle(*settling)
+        except BaseException:
+            # The run stops (Ctrl-C, the caller's lines raised, a report failed) with a batch
+            # in flight: its commit goes on (the pool waits for it), so report it if it
+            # committed, as a serial run reports every batch it committed; not landed again.
+            if inflight is not None:
+                future, batch, rejects = inflight
+                try:
+                    outcome = future.result()
+                except BaseException:
+                    pass
+                else:
+                    self._merge(outcome, batch, rejects)
+            raise
         finally:
-            sys.setswitchinterval(interval)
+            _fast_switching(False)
 
     def _prepared(self, batch: _Batch, carried: _Carried | None) -> _BatchWriter:
         with self.ctx.db.read() as session:
@@ -249,6 +278,8 @@ class Intake:
                 if single is None:
                     refused.append((item[0].line, item[1], "the database refused this record"))
                 else:
+                    refused.extend((line, item[1], why) for line, why in single.rejects)
+                    single.rejects = []
                     self._merge(single, [item], [])
             self._merge(_Outcome(), [], refused)
             return
@@ -400,7 +431,7 @@ class _Carried:
     parties: dict[str, _Party]
     listings: dict[str, _Listing]
     threads: dict[str, _Thread]
-    messages: set[str]
+    messages: dict[str, int]
     feedback: set[str]
     flags: set[str]
 
@@ -409,8 +440,9 @@ class _Carried:
         w.parties.update(self.parties)
         w.listings.update(self.listings)
         w.threads.update(self.threads)
-        for ext in self.messages:
+        for ext, mid in self.messages.items():
             w.messages[ext] = None
+            w.carried_message_ids[ext] = mid
         w.known_feedback |= self.feedback
         w.known_flags |= self.flags
 
@@ -446,6 +478,8 @@ class _BatchWriter:
         self.new_listings: list[_Listing] = []
         self.known_feedback: set[str] = set()
         self.known_flags: set[str] = set()
+        #: messages the batch in flight stores (not committed yet): ext id -> id
+        self.carried_message_ids: dict[str, int] = {}
         self.routing = ctx.settings.routing
 
     # -- preload everything the batch references, with one query per table -----------------
@@ -631,7 +665,11 @@ class _BatchWriter:
             },
             listings=listings,
             threads=threads,
-            messages={m.external_id for m in self.out.messages if m.external_id is not None},
+            messages={
+                m.external_id: m.id  # type: ignore[misc]  # allocated by prepare
+                for m in self.out.messages
+                if m.external_id is not None
+            },
             feedback={r.id for r, _t in self.feedback},
             flags={f.external_id for f in self.flags},
         )
@@ -1106,10 +1144,12 @@ class _BatchWriter:
                 raise Rejected(f"unknown message {r.target_id[:80]!r}")
             target_msg = self.messages[r.target_id]
             if target_msg is None:  # stored before this batch
-                m = Message.__table__.c
-                target_message_id = self.conn.execute(
-                    select(m.id).where(m.external_id == r.target_id)
-                ).scalar_one()
+                target_message_id = self.carried_message_ids.get(r.target_id)
+                if target_message_id is None:
+                    m = Message.__table__.c
+                    target_message_id = self.conn.execute(
+                        select(m.id).where(m.external_id == r.target_id)
+                    ).scalar_one()
         elif r.target_type == "listing":
             target_listing = self.listings.get(r.target_id)
             if target_listing is None:

@@ -279,7 +279,9 @@ def recompute(
     result: dict[int, list[Clock]] = {}
     fraction = settings.policy.at_risk_fraction
     now = utcnow()
-    for conv_id, (row, facts) in read.facts.items():
+    # in id order, not the query's row order: the rows written (and their ids) are then the
+    # same whatever plan the database chose
+    for conv_id, (row, facts) in sorted(read.facts.items()):
         clocks = compute_clocks(facts, settings.policy, settings.calendar(row.calendar))
         result[conv_id] = clocks
         _diff(writes, conv_id, clocks, stored.get(conv_id, {}), logged, cause, read.authors)

@@ -3,12 +3,17 @@ stores exactly what one batch after another stores, and lands everything when a 
 
 from __future__ import annotations
 
+import json
+import sys
+import threading
+import time
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
+from db.engine import open_database
 from db.models import Base
 from helpdesk_tui import demo
 from helpdesk_tui.services import intake as intake_module
@@ -82,8 +87,6 @@ def test_an_overlapped_load_stores_what_a_serial_load_stores(
 
 
 def _records() -> list[bytes]:
-    import json
-
     recs: list[dict[str, Any]] = [listing("L-1")]
     for c in range(12):
         for m in range(3):
@@ -144,3 +147,131 @@ def _external_ids(ctx: Context) -> dict[str, list[str]]:
             t: sorted(map(str, conn.exec_driver_sql(f"SELECT external_id FROM {t}").scalars()))
             for t in ("messages", "conversations", "parties", "listings", "flags")
         }
+
+
+def _lines(*recs: Any) -> list[bytes]:
+    return [r if isinstance(r, bytes) else json.dumps(r).encode() for r in recs]
+
+
+def _with(ctx: Context, **changes: Any) -> Context:
+    return replace(ctx, settings=replace(ctx.settings, **changes))
+
+
+def _stored(ctx: Context) -> list[str]:
+    with ctx.db.engine.connect() as conn:
+        return sorted(conn.execute(text("SELECT external_id FROM messages")).scalars())
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_a_batch_landed_record_by_record_reports_rejects_in_line_order(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, overlap: bool
+) -> None:
+    """The batch as a whole is refused (as on a DataError): a line rejected by parsing and a
+    line rejected by the walk are still reported in line order (1 before 2)."""
+    real = Intake._apply_batch
+    monkeypatch.setattr(
+        Intake, "_apply_batch", lambda self, b: None if len(b) > 1 else real(self, b)
+    )
+    got: list[int] = []
+    Intake(_with(ctx, intake_batch=3, intake_overlap=overlap), lambda n, r, w: got.append(n)).run(
+        _lines(
+            b"{bad",
+            message("m-1", "c-1", listing="L-none"),
+            message("m-2", "c-2"),
+            message("m-3", "c-3"),
+            message("m-4", "c-3", kind=None),
+        )
+    )
+    assert got == [1, 2]
+
+
+def test_a_batch_is_committed_before_the_next_one_is_read(ctx: Context) -> None:
+    """The caller's lines fail while the second batch is read: the first batch, complete,
+    was committed (as before the overlapped intake; run() now reads two batches ahead)."""
+
+    def lines():  # type: ignore[no-untyped-def]
+        yield from _lines(message("m-1", "c-1"), message("m-2", "c-1", kind=None),
+                          message("m-3", "c-2"))  # fmt: skip
+        raise OSError("read error")
+
+    with pytest.raises(OSError):
+        Intake(_with(ctx, intake_batch=2, intake_overlap=False)).run(lines())
+    assert _stored(ctx) == ["m-1", "m-2"]
+
+
+@pytest.mark.parametrize("stop", [OSError, KeyboardInterrupt])
+def test_the_batch_in_flight_is_reported_when_the_run_stops(
+    ctx: Context, stop: type[BaseException]
+) -> None:
+    """Ctrl-C, or the caller's lines raising, while a batch is in flight: that batch commits
+    (the writing thread is waited for), so it is reported as a serial run reports it."""
+    if not ctx.db.is_postgres:
+        pytest.skip("overlapped intake is PostgreSQL's")
+
+    def lines():  # type: ignore[no-untyped-def]
+        yield from _lines(message("m-1", "c-1"), message("m-2", "c-1", kind=None), b"{bad",
+                          message("m-3", "c-2"), message("m-4", "c-2", kind=None))  # fmt: skip
+        raise stop()
+
+    got: list[int] = []
+    intake = Intake(_with(ctx, intake_batch=2), lambda n, r, w: got.append(n))
+    with pytest.raises(stop):
+        intake.run(lines())
+    assert _stored(ctx) == ["m-1", "m-2", "m-3", "m-4"]
+    assert (intake.summary.accepted, got) == (4, [3])
+
+
+def test_a_flag_on_a_message_of_the_batch_in_flight_is_prepared_overlapped(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flag on a message the batch in flight stores: prepared on the carried id (the
+    preparation used to look the id up in the database, fail while the batch was in flight
+    and land the batch serially)."""
+    if not ctx.db.is_postgres:
+        pytest.skip("overlapped intake is PostgreSQL's")
+    real_write = intake_module._BatchWriter.write
+
+    def slow(self: Any, session: Any) -> Any:
+        out = real_write(self, session)
+        time.sleep(0.2)  # a large batch: the next one is prepared before this one commits
+        return out
+
+    landed: list[int] = []
+    real_land = Intake._land
+    monkeypatch.setattr(intake_module._BatchWriter, "write", slow)
+    monkeypatch.setattr(
+        Intake, "_land", lambda self, b, r: (landed.append(len(b)), real_land(self, b, r))[1]
+    )
+    got: list[int] = []
+    Intake(_with(ctx, intake_batch=1), lambda n, r, w: got.append(n)).run(
+        _lines(message("m-1", "c-1"), flag("fl-1", {"message": "m-1"}))
+    )
+    assert got == [] and landed == []
+    with ctx.db.engine.connect() as conn:
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM flags WHERE target_message_id IS NOT NULL")
+            ).scalar()
+            == 1
+        )
+
+
+def test_concurrent_overlapped_runs_restore_the_switch_interval(ctx: Context) -> None:
+    """Two overlapped runs in one process (threads): the interval is the original after."""
+    if not ctx.db.is_postgres:
+        pytest.skip("overlapped intake is PostgreSQL's")
+    before = sys.getswitchinterval()
+    recs = _lines(*(message(f"m-{i}", f"c-{i}") for i in range(40)))
+
+    def go() -> None:
+        db = open_database(str(ctx.db.engine.url.render_as_string(hide_password=False)))
+        Intake(replace(_with(ctx, intake_batch=2), db=db)).run(recs)
+        db.dispose()
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    assert sys.getswitchinterval() == before
