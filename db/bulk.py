@@ -276,6 +276,11 @@ def insert_ignore_rows(
     return []
 
 
+class StaleRows(Exception):
+    """An optimistic-lock update found rows changed since they were read (:func:`update_rows`
+    with ``bump`` in the rows): the caller's transaction is to be rolled back and redone."""
+
+
 def update_rows(
     conn: Connection,
     table: Table,
@@ -284,26 +289,34 @@ def update_rows(
     bump: str | None = None,
 ) -> None:
     """``UPDATE table SET <the other keys> WHERE key = row[key]`` for every row, one statement;
-    ``bump`` names an integer column to increment as well (an optimistic-lock version)."""
+    ``bump`` names an integer column to increment as well (an optimistic-lock version). When
+    the rows also carry ``bump`` (the version read), only rows still at that version are
+    updated, and :class:`StaleRows` is raised if any was not."""
     if not rows:
         return
     names = list(rows[0])
     _columns(table, names)
-    values = [n for n in names if n != key]
+    expect = bump is not None and bump in names
+    values = [n for n in names if n not in (key, bump if expect else None)]
     if not values or key not in names:
         raise ValueError("update_rows needs the key and at least one column to set")
     if bump is not None:
         _columns(table, [bump])
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(*_pg_update(table, rows, key, bump=bump))
-        return
-    order = [*values, key]
-    sets = ", ".join(f"{n} = ?" for n in values)
-    if bump is not None:
-        sets += f", {bump} = {bump} + 1"
-    conn.exec_driver_sql(
-        f"UPDATE {table.name} SET {sets} WHERE {key} = ?", _sqlite_tuples(table, order, rows)
-    )
+        done = conn.exec_driver_sql(*_pg_update(table, rows, key, bump=bump)).rowcount
+    else:
+        order = [*values, key, *([bump] if expect and bump is not None else [])]
+        sets = ", ".join(f"{n} = ?" for n in values)
+        if bump is not None:
+            sets += f", {bump} = {bump} + 1"
+        where = f"{key} = ?" + (f" AND {bump} = ?" if expect else "")
+        done = conn.exec_driver_sql(
+            f"UPDATE {table.name} SET {sets} WHERE {where}", _sqlite_tuples(table, order, rows)
+        ).rowcount
+    if expect and done != len(rows):
+        raise StaleRows(
+            f"{len(rows) - done} of {len(rows)} {table.name} rows changed since they were read"
+        )
 
 
 def _pg_insert(
@@ -338,15 +351,19 @@ def _pg_update(
     tag: str = "p",
     bump: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """PostgreSQL: ``UPDATE ... FROM`` ``rows`` (``_pg_source``) by ``key``."""
+    """PostgreSQL: ``UPDATE ... FROM`` ``rows`` (``_pg_source``) by ``key`` (and by ``bump``
+    too when the rows carry it: see :func:`update_rows`)."""
     names = list(rows[0])
-    sets = ", ".join(f"{n} = v.{n}" for n in names if n != key)
+    expect = bump is not None and bump in names
+    sets = ", ".join(f"{n} = v.{n}" for n in names if n not in (key, bump if expect else None))
     if bump is not None:
         sets += f", {bump} = {table.name}.{bump} + 1"
+    where = f"{table.name}.{key} = v.{key}"
+    if expect:
+        where += f" AND {table.name}.{bump} = v.{bump}"
     source, params = _pg_source(table, names, rows, tag)
     return (
-        f"UPDATE {table.name} SET {sets} FROM {source} AS v({', '.join(names)}) "
-        f"WHERE {table.name}.{key} = v.{key}",
+        f"UPDATE {table.name} SET {sets} FROM {source} AS v({', '.join(names)}) WHERE {where}",
         params,
     )
 

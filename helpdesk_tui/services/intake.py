@@ -21,7 +21,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.bulk import allocate_ids, insert_rows, insert_tuples, update_rows
+from db.bulk import StaleRows, allocate_ids, insert_rows, insert_tuples, update_rows
 from db.enums import Kind, MessageRole, Priority, Status, Via
 from db.models import (
     Agent,
@@ -292,6 +292,8 @@ class Intake:
                     return self.ctx.db.write(lambda s: _BatchWriter(self.ctx, s).apply(batch))
             except IntegrityError:
                 continue  # another intake stored the same ids meanwhile: retry sees duplicates
+            except StaleRows:
+                continue  # a console changed a conversation since the preload: retry reads it
             except DataError:
                 return None  # a value the database refuses: the caller lands records one by one
         return None
@@ -360,6 +362,8 @@ class _Thread:
     #: new threads: the span of the batch's messages (set by the replay)
     first_message_at: datetime | None = None
     last_message_at: datetime | None = None
+    #: stored threads: the optimistic-lock version read (the status update checks it)
+    version: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -548,13 +552,26 @@ class _BatchWriter:
                     c.priority,
                     c.created_at,
                     c.resolved_at,
+                    c.version,
                     *listing_cols,
                 )
                 .select_from(Conversation.__table__.outerjoin(Listing.__table__))
                 .where(self._in(c.thread_key, threads))
                 .order_by(c.id)
             )
-            for cid, ext, key, kind, subject, status, priority, created, resolved, *lst in rows:
+            for (
+                cid,
+                ext,
+                key,
+                kind,
+                subject,
+                status,
+                priority,
+                created,
+                resolved,
+                ver,
+                *lst,
+            ) in rows:
                 listing = None
                 if lst[0] is not None:
                     listing = self.listings.get(lst[1])
@@ -563,8 +580,9 @@ class _BatchWriter:
                             lst[1], None, lst[2], lst[3], lst[0]
                         )
                 thread = _Thread(
-                    ext, key, kind, subject, listing, status, priority, created, resolved, cid
-                )
+                    ext, key, kind, subject, listing, status, priority, created, resolved, cid,
+                    version=ver,
+                )  # fmt: skip
                 self.threads[key] = thread  # the newest thread wins
         if message_ids:
             m = Message.__table__.c
@@ -655,7 +673,7 @@ class _BatchWriter:
                 )  # fmt: skip
             threads[t.thread_key] = _Thread(
                 t.external_id, t.thread_key, t.kind, t.subject, listing, t.status, t.priority,
-                t.created_at, t.resolved_at, t.id,
+                t.created_at, t.resolved_at, t.id, version=1 if t.new else t.version + 1,
             )  # fmt: skip
         return _Carried(
             parties={
@@ -906,6 +924,9 @@ class _BatchWriter:
                         "is_open": True,
                         "resolved_at": c.resolved_at,
                         "updated_at": now,
+                        # only if no one changed it since the preload (else: StaleRows, and
+                        # the batch is landed again on what they wrote)
+                        "version": c.version,
                     }
                     for c in moved
                 ],

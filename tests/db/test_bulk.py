@@ -278,3 +278,44 @@ def test_copy_stores_offsets_as_utc(database: Database) -> None:
     with database.read() as s:
         ats = set(s.scalars(select(AuditEvent.at)))
     assert ats == {datetime(2026, 1, 5, 8, 30, tzinfo=UTC)}
+
+
+def test_update_rows_with_the_version_read_refuses_rows_changed_meanwhile(
+    database: Database,
+) -> None:
+    """Rows carrying the optimistic-lock version they were read at: updated (and bumped) only
+    if still at it; else StaleRows, and the caller's transaction rolls back."""
+    from db.bulk import StaleRows
+    from db.models import Agent, Conversation, Team
+
+    del Agent, Team
+    with database.engine.begin() as conn:
+        insert_rows(conn, Party.__table__, _rows("v-", 1))
+        party = conn.execute(select(Party.id)).scalar_one()
+        at = datetime(2026, 1, 5, 8, tzinfo=UTC)
+        base = {
+            "thread_key": "k", "kind": "user_admin", "subject": "s", "requester_id": party,
+            "status": "new", "priority": "normal", "escalation_level": 0, "is_open": True,
+            "created_at": at, "updated_at": at, "version": 1,
+        }  # fmt: skip
+        conn.execute(
+            insert(Conversation.__table__),
+            [{**base, "external_id": "c-1"}, {**base, "external_id": "c-2"}],
+        )
+        ids = dict(conn.execute(select(Conversation.external_id, Conversation.id)).all())
+    table = Conversation.__table__
+    with database.engine.begin() as conn:
+        update_rows(
+            conn, table, [{"id": ids["c-1"], "status": "open", "version": 1}], bump="version"
+        )
+    with pytest.raises(StaleRows, match="1 of 2"), database.engine.begin() as conn:
+        update_rows(
+            conn, table,
+            [{"id": ids["c-1"], "status": "pending_customer", "version": 1},  # read before
+             {"id": ids["c-2"], "status": "open", "version": 1}],
+            bump="version",
+        )  # fmt: skip
+    with database.read() as s:
+        got = dict(s.execute(select(Conversation.external_id, Conversation.status)).all())
+        versions = dict(s.execute(select(Conversation.external_id, Conversation.version)).all())
+    assert got == {"c-1": "open", "c-2": "new"} and versions == {"c-1": 2, "c-2": 1}

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from db.engine import open_database
 from db.models import Base
@@ -275,3 +275,62 @@ def test_concurrent_overlapped_runs_restore_the_switch_interval(ctx: Context) ->
     for t in threads:
         t.join()
     assert sys.getswitchinterval() == before
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_a_conversation_changed_by_a_console_during_the_batch_is_not_overwritten(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, overlap: bool
+) -> None:
+    """Between a batch's preload and its write an agent resolves a conversation the batch
+    reopens: the batch's status update finds the version moved, and the batch is landed
+    again on what the agent wrote (one outcome, as if one had come after the other)."""
+    from db.models import Conversation
+    from helpdesk_tui.services import agents, conversations
+
+    if not ctx.db.is_postgres:
+        pytest.skip("SQLite: a batch holds the write lock from its preload to its commit")
+    agents.add_team(ctx, "root", "support")
+    agents.add_agent(ctx, "root", "alice", "Alice Agent", "agent", "support")
+    run = _with(ctx, intake_batch=2, intake_overlap=overlap)
+    Intake(run).run(_lines(message("m-1", "c-1", sent_at=0), message("m-2", "c-2", sent_at=0)))
+    with ctx.db.read() as s:
+        conv_id = s.scalar(select(Conversation.id).where(Conversation.external_id == "c-1"))
+    conversations.set_status(ctx, "alice", conv_id, "pending_customer")
+    real = intake_module._BatchWriter.write
+    calls: list[int] = []
+
+    def console_writes_first(self: Any, session: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # the agent resolves c-1 after the batch read it as pending
+            conversations.set_status(ctx, "alice", conv_id, "resolved")
+        return real(self, session)
+
+    monkeypatch.setattr(intake_module._BatchWriter, "write", console_writes_first)
+    reply = message("m-3", "c-1", kind=None, sent_at=60)  # the customer answers: reopens
+    summary = Intake(run).run(_lines(reply, message("m-4", "c-3", sent_at=0)))
+    assert (summary.accepted, summary.rejected) == (2, 0) and len(calls) >= 2
+    with ctx.db.read() as s:
+        c1 = s.get(Conversation, conv_id)
+        assert c1 is not None
+        # landed again on the agent's "resolved": the customer's later message reopens it,
+        # and the version counts both writes
+        assert (c1.status, c1.resolved_at) == ("open", None)
+    events = _status_events(ctx, conv_id)
+    assert events[-2:] == [("pending_customer", "resolved"), ("resolved", "open")]
+
+
+def _status_events(ctx: Context, conv_id: int) -> list[tuple[str | None, str | None]]:
+    from db.models import ConversationEvent
+
+    with ctx.db.read() as s:
+        return [
+            (old, new)
+            for old, new in s.execute(
+                select(ConversationEvent.old, ConversationEvent.new)
+                .where(
+                    ConversationEvent.conversation_id == conv_id,
+                    ConversationEvent.field == "status",
+                )
+                .order_by(ConversationEvent.id)
+            )
+        ]
