@@ -337,6 +337,11 @@ class _Listing:
     messaging: bool = True
     created_at: datetime | None = None
 
+    def stored(self) -> _Listing:
+        """This listing as a preload reads it once stored (seller by id)."""
+        seller_id = self.seller.id if self.seller else self.seller_id
+        return _Listing(self.external_id, None, seller_id, self.category, self.id)
+
 
 @dataclass(slots=True, eq=False)
 class _Thread:
@@ -654,23 +659,14 @@ class _BatchWriter:
         """What this batch stores, as the next batch's preload would read it once committed:
         its new and changed parties, new listings, new and moved conversations, new messages,
         feedback and flags (the rest is committed already, or unchanged)."""
-        listings = {
-            x.external_id: _Listing(
-                x.external_id, None, x.seller.id if x.seller else x.seller_id, x.category, x.id
-            )
-            for x in self.new_listings
-        }
+        listings = {x.external_id: x.stored() for x in self.new_listings}
         threads = {}
         for t in self.threads.values():
             if not (t.new or t.changed):
                 continue
             listing = None
             if t.listing is not None:
-                x = t.listing
-                listing = listings.get(x.external_id) or _Listing(
-                    x.external_id, None, x.seller.id if x.seller else x.seller_id, x.category,
-                    x.id,
-                )  # fmt: skip
+                listing = listings.get(t.listing.external_id) or t.listing.stored()
             threads[t.thread_key] = _Thread(
                 t.external_id, t.thread_key, t.kind, t.subject, listing, t.status, t.priority,
                 t.created_at, t.resolved_at, t.id, version=1 if t.new else t.version + 1,

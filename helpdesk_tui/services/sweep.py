@@ -308,7 +308,6 @@ class _Conv(NamedTuple):
     priority: str
     team_id: int | None
     escalation_level: int
-    is_open: bool
     listing_title: str | None
     seller_external_id: str | None
     seller_email: str | None
@@ -436,7 +435,7 @@ def _candidates(
             else:
                 seller_ext, seller_email = None, None
             conv = _Conv(
-                conv_id, ext, kind, subject, priority, team_id, level, True,
+                conv_id, ext, kind, subject, priority, team_id, level,
                 title if listing_id is not None else None, seller_ext, seller_email,
             )  # fmt: skip
             found = out[conv_id] = _Candidate(conv, set())
