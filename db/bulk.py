@@ -32,12 +32,15 @@ a statement over thousands of ids is not thousands of placeholders for the drive
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -200,11 +203,173 @@ def insert_tuples(
         else:
             _pg_copy(conn, table, names, rows)
         return
-    marks = ", ".join("?" for _ in names)
-    conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
-        _converted(rows, [_sqlite_converter(table, n) for n in names]),
+    if len(rows) == 1:
+        marks = ", ".join("?" for _ in names)
+        conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
+            _converted(rows, [_sqlite_converter(table, n) for n in names])[0],
+        )
+        return
+    for sql, params in _sqlite_insert_statements(table, names, rows):
+        conn.exec_driver_sql(sql, params)
+
+
+def insert_later(
+    postgres: bool, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> Callable[[Connection], None]:
+    """:func:`insert_tuples` to run later on a connection, with what can be done beforehand
+    done now: on SQLite every value converted and every statement's parameters built (so that
+    the writing thread of an overlapped intake only runs the statements)."""
+    if postgres or len(rows) < 2:
+        return lambda conn: insert_tuples(conn, table, names, rows)
+    _columns(table, names)
+    statements = _sqlite_insert_statements(table, names, rows)
+
+    def run(conn: Connection) -> None:
+        for sql, params in statements:
+            conn.exec_driver_sql(sql, params)
+
+    return run
+
+
+#: SQLite: the most rows a bulk insert statement takes (see _sqlite_insert_values)
+_SQLITE_CHUNK = 1024
+
+
+def _sqlite_insert_statements(
+    table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """``rows`` (not converted yet) as statements inserting up to ``_SQLITE_CHUNK`` rows each:
+    ``INSERT ... SELECT * FROM (VALUES (?, ...), ...) LIMIT ?``, the last chunk padded with
+    NULLs and cut by the limit, so that a table has a handful of statement texts (compiled
+    once, then cached by the driver: a 1,000-row VALUES list takes 7 ms to compile) whatever
+    the number of rows."""
+    n = len(names)
+    count = len(rows)
+    columns: list[Iterable[Any]] = list(zip(*rows, strict=True)) if rows else [()] * n
+    for i, name in enumerate(names):  # a column at a time, each value by C-level lookups
+        convert = _sqlite_converter(table, name)
+        if convert is sqlite_datetime or convert is _sqlite_bool:
+            columns[i] = map(_Memo(convert).__getitem__, columns[i])
+        elif convert is not None:
+            columns[i] = map(convert, columns[i])
+        elif _str_subclass(columns[i]):  # enum members: plain strings, which sqlite3 binds as
+            columns[i] = map(_Memo(str).__getitem__, columns[i])  # they are (no adapter lookup)
+    flat = list(chain.from_iterable(zip(*columns, strict=True)))
+    out = []
+    per = max(1, min(_SQLITE_CHUNK, 32766 // n))
+    while per >= 2 * count and per > 8:  # a power of two: a handful of texts a table
+        per //= 2
+    row = "(" + ", ".join("?" * n) + ")"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM"
+        f" (VALUES {', '.join([row] * per)}) LIMIT ?"
     )
+    for start in range(0, count, per):
+        params = flat[start * n : (start + per) * n]
+        taken = min(per, count - start)
+        if taken < per:
+            params.extend([None] * (n * (per - taken)))
+        params.append(taken)
+        out.append((sql, tuple(params)))
+    return out
+
+
+def _str_subclass(column: Iterable[Any]) -> bool:
+    """Whether the first value of ``column`` that is not None is of a subclass of ``str``."""
+    for value in column:
+        if value is not None:
+            return isinstance(value, str) and type(value) is not str
+    return False
+
+
+class _Memo(dict[Any, Any]):
+    """``convert`` remembering its results, looked up by ``__getitem__`` (a C call when the
+    value was seen: a bulk write's timestamps and flags repeat)."""
+
+    def __init__(self, convert: Converter) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, value: Any) -> Any:
+        result = self[value] = self.convert(value)
+        return result
+
+
+# SQLite: a bulk insert or update is one statement reading its rows from one JSON array
+# (``json_each``), not an ``executemany``. SQLite then writes the whole batch in one call,
+# which releases Python's interpreter lock for all of it; an executemany takes the lock back
+# after every row, which costs up to a switch interval a row while another thread runs Python
+# (measured: 20,000 rows in 3.6 s instead of 54 ms beside a busy thread; 0.1 s as one
+# statement), and keeps a statement journal a row (written to a temporary file).
+
+
+def _sqlite_json(table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """``rows`` as one JSON array of arrays, each value as :func:`insert_tuples` stores it on
+    SQLite: JSON's true/false read back as 1/0, timestamps as :func:`sqlite_datetime`, JSON
+    columns as their text."""
+    converters = [_sqlite_converter(table, n) for n in names]
+    own = [None if f in (sqlite_datetime, _sqlite_bool) else f for f in converters]
+    if any(own):
+        rows = _converted(rows, own)
+    try:
+        payload = orjson.dumps(
+            rows, default=_memo(_orjson_datetime), option=orjson.OPT_PASSTHROUGH_DATETIME
+        )
+    except orjson.JSONEncodeError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ValueError | TypeError):
+            raise cause from None  # a naive timestamp, a value of no supported type
+        raise TypeError(str(exc)) from None  # an integer beyond 64 bits, a lone surrogate
+    return payload.decode()
+
+
+#: ``UPDATE ... FROM`` (SQLite 3.33) and ``->>`` (3.38); an older library updates a row a
+#: statement
+_SQLITE_JSON_UPDATE = sqlite3.sqlite_version_info >= (3, 38, 0)
+
+
+def _sqlite_update(
+    conn: Connection,
+    table: Table,
+    order: Sequence[str],
+    n_values: int,
+    rows: Sequence[Mapping[str, Any]],
+    bump: str | None,
+) -> int:
+    """:func:`update_rows` on SQLite: ``order`` is the columns to set (the first
+    ``n_values``), the key, then the expected version if any. One ``UPDATE ... FROM
+    json_each(?)`` (a single row, or an older SQLite: an UPDATE a row)."""
+    values, key, expect = order[:n_values], order[n_values], order[n_values + 1 :]
+    tuples = _tuples(order, rows)
+    if len(tuples) == 1 or not _SQLITE_JSON_UPDATE:
+        sets = ", ".join(f"{n} = ?" for n in values)
+        if bump is not None:
+            sets += f", {bump} = {bump} + 1"
+        where = f"{key} = ?" + (f" AND {bump} = ?" if expect else "")
+        return int(
+            conn.exec_driver_sql(
+                f"UPDATE {table.name} SET {sets} WHERE {where}", _sqlite_tuples(table, order, rows)
+            ).rowcount
+        )
+    sets = ", ".join(f"{n} = v.value ->> {i}" for i, n in enumerate(values))
+    if bump is not None:
+        sets += f", {bump} = {table.name}.{bump} + 1"
+    where = f"{table.name}.{key} = v.value ->> {n_values}"
+    if expect:
+        where += f" AND {table.name}.{bump} = v.value ->> {n_values + 1}"
+    return int(
+        conn.exec_driver_sql(
+            f"UPDATE {table.name} SET {sets} FROM json_each(?) AS v WHERE {where}",
+            (_sqlite_json(table, order, tuples),),
+        ).rowcount
+    )
+
+
+def _orjson_datetime(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        return sqlite_datetime(value)
+    raise TypeError(f"{type(value).__name__} is not a supported bulk value")
 
 
 def _tuples(names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
@@ -302,17 +467,13 @@ def update_rows(
         raise ValueError("update_rows needs the key and at least one column to set")
     if bump is not None:
         _columns(table, [bump])
+    if len({row[key] for row in rows}) < len(rows):  # one statement: which would win is unsaid
+        raise ValueError(f"update_rows names a {table.name} row twice")
     if conn.dialect.name == "postgresql":
         done = conn.exec_driver_sql(*_pg_update(table, rows, key, bump=bump)).rowcount
     else:
         order = [*values, key, *([bump] if expect and bump is not None else [])]
-        sets = ", ".join(f"{n} = ?" for n in values)
-        if bump is not None:
-            sets += f", {bump} = {bump} + 1"
-        where = f"{key} = ?" + (f" AND {bump} = ?" if expect else "")
-        done = conn.exec_driver_sql(
-            f"UPDATE {table.name} SET {sets} WHERE {where}", _sqlite_tuples(table, order, rows)
-        ).rowcount
+        done = _sqlite_update(conn, table, order, len(values), rows, bump)
     if expect and done != len(rows):
         raise StaleRows(
             f"{len(rows) - done} of {len(rows)} {table.name} rows changed since they were read"
@@ -422,6 +583,22 @@ class Batch:
                 raise ValueError("an update needs the key and at least one column to set")
             self._parts.append(("update", table, rows, key))
 
+    def ready(self, postgres: bool) -> None:
+        """Do now what the inserts can do before :meth:`run` (see :func:`insert_later`)."""
+        if postgres:
+            return  # small inserts may still go together as one statement
+        self._parts = [
+            (
+                "op",
+                table,
+                insert_later(False, table, list(rows[0]), _tuples(list(rows[0]), rows)),
+                "",
+            )
+            if kind == "insert"
+            else (kind, table, rows, key)
+            for kind, table, rows, key in self._parts
+        ]
+
     def run(self, conn: Connection) -> None:
         parts, self._parts = self._parts, []
         together = (
@@ -433,6 +610,8 @@ class Batch:
             for kind, table, rows, key in parts:
                 if kind == "delete":
                     conn.execute(table.delete().where(table.c[key].in_(rows)))
+                elif kind == "op":
+                    rows(conn)
                 elif kind == "insert":
                     insert_rows(conn, table, rows)
                 else:
