@@ -29,11 +29,11 @@ class Settings:
     """``[intake] body_limit``: longest accepted message body, in UTF-8 bytes."""
     attachment_limit_bytes: int = 10 * 1024 * 1024
     """``[intake] attachment_limit``: largest accepted attachment."""
-    intake_batch: int = 2000
+    intake_batch: int = 6000
     """``[intake] batch``: records committed together by the bulk path."""
     intake_overlap: bool = True
-    """``[intake] overlap``: on PostgreSQL, prepare each batch of a file while the one before
-    it is written (two threads, two connections); false: one batch after the other."""
+    """``[intake] overlap``: prepare each batch of a file while the one before it is written
+    (two threads, two connections; PostgreSQL and SQLite); false: one batch after the other."""
     policy: Policy = DEFAULT_POLICY
     """``[sla]``: targets, at-risk share, reopen window."""
     calendars: Mapping[str, BusinessCalendar] = field(

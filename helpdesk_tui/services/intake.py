@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.bulk import StaleRows, allocate_ids, insert_rows, insert_tuples, update_rows
+from db.bulk import StaleRows, allocate_ids, insert_later, insert_rows, update_rows
+from db.engine import sqlite_path
 from db.enums import Kind, MessageRole, Priority, Status, Via
 from db.models import (
     Agent,
@@ -101,6 +105,25 @@ def _fast_switching(on: bool) -> None:
                 sys.setswitchinterval(_switching[1])
 
 
+class IdsTaken(Exception):
+    """SQLite: the ids a batch prepared ahead allocated were taken by another writer before
+    it was written (it is landed again)."""
+
+
+def _relax_checkpoints(relaxed: set[Any], conn: Connection) -> None:
+    """Overlapped SQLite run: this connection's commits checkpoint the WAL only once it
+    holds ``_SQLITE_RUN_CHECKPOINT`` pages (instead of 1,000: a checkpoint after every commit
+    copied each batch's pages to the database file again, a quarter of the writing thread's
+    time at 1,000,000 records); put back when the run ends (``relaxed`` collects the DBAPI
+    connections)."""
+    conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {_SQLITE_RUN_CHECKPOINT}")
+    relaxed.add(conn.connection.dbapi_connection)
+
+
+def _no_pause() -> None:
+    pass
+
+
 @dataclass
 class _Outcome:
     accepted: int = 0
@@ -120,6 +143,9 @@ class Intake:
         s = ctx.settings
         self.limits = Limits(s.body_limit_bytes, s.attachment_limit_bytes)
         self._pending: list[tuple[Record, bytes]] = []
+        #: held by the writing thread of an overlapped SQLite run (see _BatchWriter.gate)
+        self._gate: threading.Lock | None = None
+        self._relaxed: set[Any] | None = None  # see _relax_checkpoints
 
     def feed(self, raw: bytes, line: int) -> None:
         """Take one raw line; commits when a batch is full."""
@@ -134,9 +160,9 @@ class Intake:
             self.flush()
 
     def run(self, lines: Iterable[bytes]) -> IngestSummary:
-        """Ingest every line (a file's): batch after batch, each committed whole. On
-        PostgreSQL a run of more than one batch prepares each batch while the one before it
-        is written (see :meth:`_run_overlapped`)."""
+        """Ingest every line (a file's): batch after batch, each committed whole; each batch
+        prepared while the one before it is written (see :meth:`_run_overlapped`) unless
+        ``[intake] overlap`` is false."""
         # Parsing allocates as much as writing (see gc_paused): no collection in the whole
         # run (measured: a few dozen objects in reference cycles a batch, from SQLAlchemy's
         # sessions, collected once the run ends).
@@ -150,14 +176,25 @@ class Intake:
         return self.summary
 
     def _overlap(self) -> bool:
-        return bool(self.ctx.db.is_postgres and self.ctx.settings.intake_overlap)
+        return bool(self.ctx.settings.intake_overlap)
+
+    def _pause(self) -> None:
+        """Overlapped SQLite run: wait while the writing thread runs Python of its own (see
+        :attr:`_BatchWriter.gate`); otherwise nothing."""
+        gate = self._gate
+        if gate is not None:
+            gate.acquire()
+            gate.release()
 
     def _batches(self, lines: Iterable[bytes]) -> Iterator[tuple[_Batch, list[_Reject]]]:
         """The parsed lines a batch at a time, with the lines rejected by parsing among them."""
         size = self.ctx.settings.intake_batch
         batch: _Batch = []
         rejects: list[_Reject] = []
+        pause = self._pause
         for number, raw in enumerate(lines, start=1):
+            if not number & 127:
+                pause()
             raw = raw.rstrip(b"\r\n")
             try:
                 record = parse_line(raw, number, self.limits)
@@ -173,10 +210,17 @@ class Intake:
             yield batch, rejects
 
     def _run_overlapped(self, batches: Iterable[tuple[_Batch, list[_Reject]]]) -> None:
-        """PostgreSQL: each batch is prepared (preload, walk, ids, clocks, rows: this thread's
-        CPU, :meth:`_BatchWriter.prepare`) while the batch before it is written and committed
-        by a second thread on its own connection (the server's CPU): the two run side by side
-        on two cores instead of one after the other.
+        """Each batch is prepared (preload, walk, ids, clocks, rows: this thread's CPU,
+        :meth:`_BatchWriter.prepare`) while the batch before it is written and committed by a
+        second thread on its own connection (PostgreSQL: the server's CPU; SQLite: the
+        library's, which runs without the interpreter lock): the two run side by side on two
+        cores instead of one after the other.
+
+        SQLite: the preparation reads without the write lock (WAL), so a console's write
+        waits only for the writing; the ids prepared ahead are checked before the write
+        (another writer may have taken them: :class:`IdsTaken`, landed again), the writing
+        thread's Python beyond its statements runs under :attr:`_gate`, and its connection
+        checkpoints rarely (see :func:`_relax_checkpoints`, :meth:`_bound_wal`).
 
         The batch being prepared reads what is committed, with what the batch in flight
         stores put over it (:class:`_Carried`); so at most one batch is in flight, and the one
@@ -185,6 +229,9 @@ class Intake:
         :meth:`flush` lands a batch, and so is the batch prepared on its word; then the run
         goes on overlapped. Rejected lines are reported batch by batch, in line order."""
         _fast_switching(True)
+        if not self.ctx.db.is_postgres:
+            self._gate = threading.Lock()
+            self._relaxed = set()
         inflight: tuple[Future[_Outcome], _Batch, list[_Reject]] | None = None
         carried: _Carried | None = None
         try:
@@ -230,18 +277,47 @@ class Intake:
                     self._merge(outcome, batch, rejects)
             raise
         finally:
+            self._gate = None
+            relaxed, self._relaxed = self._relaxed or set(), None
+            for dbapi in relaxed:  # back to SQLite's default (see _relax_checkpoints)
+                with suppress(Exception):  # closed meanwhile (invalidated): nothing to put back
+                    dbapi.execute("PRAGMA wal_autocheckpoint = 1000")
             _fast_switching(False)
 
     def _prepared(self, batch: _Batch, carried: _Carried | None) -> _BatchWriter:
         with self.ctx.db.read() as session:
             writer = _BatchWriter(self.ctx, session)
+            writer.gate = self._gate
+            writer.pause = self._pause
+            writer.relaxed = self._relaxed
             writer.prepare(batch, carried)
         return writer
 
     def _commit(self, writer: _BatchWriter) -> _Outcome:
         # No retry here: a prepared batch's writes run once (a retry lands it afresh).
         with gc_paused():
-            return self.ctx.db.write(writer.write, retries=0)
+            outcome = self.ctx.db.write(writer.write, retries=0)
+        if self._relaxed is not None:
+            self._bound_wal()
+        return outcome
+
+    def _bound_wal(self) -> None:
+        """Overlapped SQLite run, after a commit: once the WAL file outgrows
+        ``_SQLITE_WAL_BOUND``, checkpoint all of it and truncate it. The relaxed checkpoints
+        alone cannot start the WAL over while the preparing thread reads (its snapshot holds
+        the frames after it), so the file would keep growing."""
+        path = sqlite_path(self.ctx.db.url)
+        try:
+            size = os.path.getsize(f"{path}-wal") if path is not None else 0
+        except OSError:
+            return
+        if size <= _SQLITE_WAL_BOUND:
+            return
+        raw = self.ctx.db.engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            raw.close()
 
     def _settle(self, future: Future[_Outcome], batch: _Batch, rejects: list[_Reject]) -> bool:
         """Wait for the batch in flight; report it. False: it failed and was landed again."""
@@ -412,6 +488,10 @@ _CONVERSATION_COLUMNS = (
 )  # fmt: skip
 _INTAKE = Via.INTAKE.value
 _SQLITE_CACHE_KIB = 64 * 1024
+#: Overlapped SQLite run: WAL pages before a commit checkpoints (see _relax_checkpoints), and
+#: the WAL file's size past which it is checkpointed whole and truncated (see _bound_wal).
+_SQLITE_RUN_CHECKPOINT = 100_000
+_SQLITE_WAL_BOUND = 1024 * 1024 * 1024
 _AGENT = MessageRole.AGENT.value
 _OPEN = Status.OPEN.value
 
@@ -420,8 +500,10 @@ _OPEN = Status.OPEN.value
 _Write = Callable[[Connection], object]
 
 
-def _insert(table: Any, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> _Write:
-    return lambda conn: insert_tuples(conn, table, names, rows)
+def _insert(
+    postgres: bool, table: Any, names: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> _Write:
+    return insert_later(postgres, table, names, rows)
 
 
 def _update(table: Any, rows: list[dict[str, Any]], bump: str | None = None) -> _Write:
@@ -443,9 +525,13 @@ class _Carried:
     messages: dict[str, int]
     feedback: set[str]
     flags: set[str]
+    #: table -> the id after the last one this batch allocated (SQLite allocates ids after
+    #: the committed max(id), which does not count this batch yet)
+    next_ids: dict[str, int] = field(default_factory=dict)
 
     def adopt(self, w: _BatchWriter) -> None:
         """Put what this batch stores over ``w``'s preload (newer than what is committed)."""
+        w.id_floors = self.next_ids
         w.parties.update(self.parties)
         w.listings.update(self.listings)
         w.threads.update(self.threads)
@@ -490,6 +576,19 @@ class _BatchWriter:
         #: messages the batch in flight stores (not committed yet): ext id -> id
         self.carried_message_ids: dict[str, int] = {}
         self.routing = ctx.settings.routing
+        #: table -> the ids allocated to its new rows (see _allocate)
+        self.allocated: dict[str, list[int]] = {}
+        #: SQLite, prepared ahead: the lowest id each table's new rows may have
+        self.id_floors: dict[str, int] = {}
+        #: Overlapped SQLite run: a lock the writing thread holds while it runs Python beyond
+        #: its single statements (the replay of conversations stored before), and ``pause``,
+        #: which the preparing thread calls now and then to wait for it. sqlite3 hands the
+        #: interpreter lock back after each row it steps: two threads running Python at once
+        #: would make each of those rows wait up to a switch interval.
+        self.gate: threading.Lock | None = None
+        self.pause: Callable[[], None] = _no_pause
+        #: Overlapped SQLite run: the DBAPI connections whose checkpoints it relaxed
+        self.relaxed: set[Any] | None = None
 
     # -- preload everything the batch references, with one query per table -----------------
     def _in(self, column: Any, values: set[str]) -> Any:
@@ -626,24 +725,35 @@ class _BatchWriter:
         not yet committed batch stores), the walk over the records, the new rows' ids, the new
         conversations' clocks and every row to write. Reads only (ids come from sequences)."""
         records = [r for r, _ in batch]
+        pause = self.pause
+        pause()
         self._preload(records)
         if carried is not None:
             carried.adopt(self)
-        for record in records:
+        for n, record in enumerate(records, start=1):
+            if not n & 127:
+                pause()
             self._apply_one(record)
+        pause()
         self._allocate()
+        pause()
         # Conversations created by this batch: their clocks follow from the batch alone, so
         # they are replayed from memory and their queue fields go in with the insert.
         self._new_clocks = self._replay_new()
+        pause()
         self._writes = self._write_ops(self._new_clocks.deadlines)
+        self._clock_writes = self._new_clocks.writes.batch()
+        self._clock_writes.ready(self.postgres)
 
     def write(self, session: Session) -> _Outcome:
         """The prepared batch's writes in ``session``'s transaction (the caller commits)."""
         self.s = session
         self.conn = conn = session.connection()
+        if not self.postgres and self.gate is not None:  # ids allocated ahead, not here
+            self._check_ids(conn)
         for op in self._writes:
             op(conn)
-        self._new_clocks.writes.flush(conn)
+        self._clock_writes.run(conn)
         pending = self.out.messages
         touched = {m.thread.id for m in pending if m.thread.id is not None}
         self.out.conversation_ids = touched
@@ -651,9 +761,19 @@ class _BatchWriter:
         live.notify_new_messages(self.s, [m.id for m in pending if m.id is not None])
         existing = touched - {c.id for c in self.new_threads}
         if existing:  # stored before this batch: replayed from the database
-            self._refresh_times(existing)
-            sla.recompute(self.s, self.ctx.settings, existing, cause="intake")
+            with self.gate or nullcontext():
+                self._refresh_times(existing)
+                sla.recompute(self.s, self.ctx.settings, existing, cause="intake")
         return self.out
+
+    def _check_ids(self, conn: Connection) -> None:
+        """SQLite, ids allocated before this transaction (prepared ahead): still free? Another
+        writer may have stored rows since (a console's reply); the batch is then landed again."""
+        for table, ids in self.allocated.items():
+            if ids:
+                top = conn.exec_driver_sql(f"SELECT max(id) FROM {table}").scalar()
+                if top is not None and top >= ids[0]:
+                    raise IdsTaken(f"{table} ids from {ids[0]} were taken meanwhile")
 
     def carried(self) -> _Carried:
         """What this batch stores, as the next batch's preload would read it once committed:
@@ -686,6 +806,9 @@ class _BatchWriter:
             },
             feedback={r.id for r, _t in self.feedback},
             flags={f.external_id for f in self.flags},
+            next_ids={}
+            if self.postgres  # sequences: never below the batch in flight
+            else {table: ids[-1] + 1 for table, ids in self.allocated.items() if ids},
         )
 
     def _allocate(self) -> None:
@@ -699,6 +822,11 @@ class _BatchWriter:
         ]
         wanted = {table: len(objs) for table, objs in groups if objs}
         ids = allocate_ids(self.conn, wanted)
+        for table, got in ids.items():  # SQLite, prepared ahead: above the batch in flight
+            floor = self.id_floors.get(table)
+            if floor is not None and got and got[0] < floor:
+                ids[table] = list(range(floor, floor + len(got)))
+        self.allocated = ids
         for table, objs in groups:
             for obj, new_id in zip(objs, ids.get(table, ()), strict=True):
                 obj.id = new_id
@@ -748,6 +876,7 @@ class _BatchWriter:
         ops: list[_Write] = []
         if self.new_parties:
             ops.append(_insert(
+                self.postgres,
                 Party.__table__,
                 ("id", "external_id", "name", "email", "verified", "suspended", "created_at"),
                 [
@@ -763,6 +892,7 @@ class _BatchWriter:
             ))  # fmt: skip
         if self.new_listings:
             ops.append(_insert(
+                self.postgres,
                 Listing.__table__,
                 (
                     "id",
@@ -792,6 +922,8 @@ class _BatchWriter:
             # SQLite's default page cache (2 MB) is a small part of a bulk load's indexes;
             # the connection keeps this one (64 MB at most, allocated as used)
             ops.append(_sql(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}"))
+            if self.relaxed is not None:
+                ops.append(partial(_relax_checkpoints, self.relaxed))
         sqlite_fts = not self.postgres and bool(self.new_threads or self.out.messages)
         if sqlite_fts:  # the FTS insert triggers stand aside: the batch indexes itself (0007)
             ops.append(_sql("INSERT INTO fts_deferred (writer) VALUES (1)"))
@@ -826,10 +958,11 @@ class _BatchWriter:
                         1,
                     )
                 )
-            ops.append(_insert(Conversation.__table__, _CONVERSATION_COLUMNS, rows))
+            ops.append(_insert(self.postgres, Conversation.__table__, _CONVERSATION_COLUMNS, rows))
         pending = self.out.messages
         if pending:
             ops.append(_insert(
+                self.postgres,
                 Message.__table__,
                 _MESSAGE_COLUMNS,
                 [
@@ -869,6 +1002,7 @@ class _BatchWriter:
             ops.append(_sql("DELETE FROM fts_deferred"))
         if self.flags:
             ops.append(_insert(
+                self.postgres,
                 Flag.__table__,
                 (
                     "external_id",
@@ -896,6 +1030,7 @@ class _BatchWriter:
             ))  # fmt: skip
         if self.feedback:
             ops.append(_insert(
+                self.postgres,
                 Feedback.__table__,
                 ("external_id", "conversation_id", "rating", "nps", "comment", "submitted_at"),
                 [
@@ -905,6 +1040,7 @@ class _BatchWriter:
             ))  # fmt: skip
         if self.status_events:  # (ids in insertion order: the order of the status facts)
             ops.append(_insert(
+                self.postgres,
                 ConversationEvent.__table__,
                 ("conversation_id", "field", "old", "new", "actor_agent_id", "at"),
                 [(c.id, "status", old, new, None, at) for c, old, new, at in self.status_events],

@@ -367,6 +367,10 @@ class _Writes:
     def flush(self, conn: Connection) -> None:
         """Write everything with one ``db.bulk.Batch``: one statement on PostgreSQL for a
         small recompute (a new message), one per kind of row otherwise."""
+        self.batch().run(conn)
+
+    def batch(self) -> Batch:
+        """What :meth:`flush` writes, as a ``db.bulk.Batch`` to run later."""
         batch = Batch()
         batch.delete(_CLOCKS, self.deletes)
         batch.insert(_CLOCKS, self.inserts)
@@ -384,7 +388,7 @@ class _Writes:
         )
         batch.insert(_CLOCK_EVENTS, self.events)
         batch.update(_CONVS, self.conversations)
-        batch.run(conn)
+        return batch
 
 
 def _diff(

@@ -1,19 +1,23 @@
-"""PostgreSQL's overlapped bulk intake (a batch prepared while the one before it is written)
-stores exactly what one batch after another stores, and lands everything when a batch fails."""
+"""The overlapped bulk intake (a batch prepared while the one before it is written, on
+PostgreSQL and on SQLite) stores exactly what one batch after another stores, and lands
+everything when a batch fails."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select, text
 
-from db.engine import open_database
+from db.engine import open_database, sqlite_path
 from db.models import Base
 from helpdesk_tui import demo
 from helpdesk_tui.services import intake as intake_module
@@ -25,11 +29,6 @@ from tests.factories import flag, listing, message
 #: Set from the process clock, not from the facts, or random (a console reply's idempotency
 #: key): they differ between any two builds.
 WALL_CLOCK = {"created_at", "updated_at", "recorded_at", "idempotency_key"}
-
-
-def _postgres_only(ctx: Context) -> None:
-    if not ctx.db.is_postgres:
-        pytest.skip("overlapped intake is PostgreSQL's (SQLite has one writer)")
 
 
 def _snapshot(ctx: Context) -> dict[str, list[tuple[Any, ...]]]:
@@ -49,20 +48,26 @@ def _snapshot(ctx: Context) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-def _empty(ctx: Context) -> None:
+def _empty(ctx: Context, sqlite_template: Path) -> None:
+    """The test database as fresh (ids from 1 again)."""
+    ctx.db.dispose()
+    path = sqlite_path(ctx.db.url)
+    if path is not None:
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        shutil.copy(sqlite_template, path)
+        return
     name = ctx.db.engine.url.database
     assert name is not None
-    ctx.db.dispose()
     _empty_pg(name)
 
 
 def test_an_overlapped_load_stores_what_a_serial_load_stores(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, sqlite_template: Path
 ) -> None:
     """The demo marketplace (listings, threads over many batches, replies and console work
     between loads, reopened threads, flags, feedback) built with 7-record batches, once one
     batch after another and once overlapped: the same rows, ids included."""
-    _postgres_only(ctx)
     overlapped_runs: list[int] = []
     real = Intake._run_overlapped
 
@@ -73,7 +78,7 @@ def test_an_overlapped_load_stores_what_a_serial_load_stores(
     monkeypatch.setattr(Intake, "_run_overlapped", counted)
     snapshots = []
     for overlap in (False, True):
-        _empty(ctx)
+        _empty(ctx, sqlite_template)
         run = replace(ctx, settings=replace(ctx.settings, intake_batch=7, intake_overlap=overlap))
         made = demo.build(run, seed=3)
         assert made["conversations"] > 50
@@ -105,20 +110,19 @@ def _load(ctx: Context) -> tuple[str, list[tuple[int, str]]]:
 
 @pytest.mark.parametrize("failing", ["write", "prepare"])
 def test_a_failing_overlapped_batch_is_landed_again(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch, failing: str
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, failing: str, sqlite_template: Path
 ) -> None:
     """A batch whose overlapped write (or preparation) fails once is landed the ordinary way,
     and so is the batch prepared on its word: the same rows, summary and rejects as a serial
     load, rejects in line order."""
-    _postgres_only(ctx)
     small = replace(ctx.settings, intake_batch=5)
-    _empty(ctx)
+    _empty(ctx, sqlite_template)
     serial_ctx = replace(ctx, settings=replace(small, intake_overlap=False))
     expected = _load(serial_ctx)
     expected_rows = _snapshot(serial_ctx)
     expected_ids = _external_ids(serial_ctx)
 
-    _empty(ctx)
+    _empty(ctx, sqlite_template)
     overlapped = replace(ctx, settings=replace(small, intake_overlap=True))
     calls = {"n": 0}
     real = getattr(intake_module._BatchWriter, failing)
@@ -205,8 +209,6 @@ def test_the_batch_in_flight_is_reported_when_the_run_stops(
 ) -> None:
     """Ctrl-C, or the caller's lines raising, while a batch is in flight: that batch commits
     (the writing thread is waited for), so it is reported as a serial run reports it."""
-    if not ctx.db.is_postgres:
-        pytest.skip("overlapped intake is PostgreSQL's")
 
     def lines():  # type: ignore[no-untyped-def]
         yield from _lines(message("m-1", "c-1"), message("m-2", "c-1", kind=None), b"{bad",
@@ -227,8 +229,6 @@ def test_a_flag_on_a_message_of_the_batch_in_flight_is_prepared_overlapped(
     """A flag on a message the batch in flight stores: prepared on the carried id (the
     preparation used to look the id up in the database, fail while the batch was in flight
     and land the batch serially)."""
-    if not ctx.db.is_postgres:
-        pytest.skip("overlapped intake is PostgreSQL's")
     real_write = intake_module._BatchWriter.write
 
     def slow(self: Any, session: Any) -> Any:
@@ -258,8 +258,6 @@ def test_a_flag_on_a_message_of_the_batch_in_flight_is_prepared_overlapped(
 
 def test_concurrent_overlapped_runs_restore_the_switch_interval(ctx: Context) -> None:
     """Two overlapped runs in one process (threads): the interval is the original after."""
-    if not ctx.db.is_postgres:
-        pytest.skip("overlapped intake is PostgreSQL's")
     before = sys.getswitchinterval()
     recs = _lines(*(message(f"m-{i}", f"c-{i}") for i in range(40)))
 
@@ -287,8 +285,9 @@ def test_a_conversation_changed_by_a_console_during_the_batch_is_not_overwritten
     from db.models import Conversation
     from helpdesk_tui.services import agents, conversations
 
-    if not ctx.db.is_postgres:
-        pytest.skip("SQLite: a batch holds the write lock from its preload to its commit")
+    sqlite = not ctx.db.is_postgres
+    if sqlite and not overlap:
+        pytest.skip("SQLite: a serial batch holds the write lock from its preload to its commit")
     agents.add_team(ctx, "root", "support")
     agents.add_agent(ctx, "root", "alice", "Alice Agent", "agent", "support")
     run = _with(ctx, intake_batch=2, intake_overlap=overlap)
@@ -305,10 +304,23 @@ def test_a_conversation_changed_by_a_console_during_the_batch_is_not_overwritten
             conversations.set_status(ctx, "alice", conv_id, "resolved")
         return real(self, session)
 
-    monkeypatch.setattr(intake_module._BatchWriter, "write", console_writes_first)
+    real_commit = Intake._commit
+
+    def console_commits_first(self: Intake, writer: Any) -> Any:
+        # SQLite: the batch's write holds the write lock, so the agent comes in between the
+        # batch's preparation (no lock) and its write
+        calls.append(1)
+        if len(calls) == 1:
+            conversations.set_status(ctx, "alice", conv_id, "resolved")
+        return real_commit(self, writer)
+
+    if sqlite:
+        monkeypatch.setattr(Intake, "_commit", console_commits_first)
+    else:
+        monkeypatch.setattr(intake_module._BatchWriter, "write", console_writes_first)
     reply = message("m-3", "c-1", kind=None, sent_at=60)  # the customer answers: reopens
     summary = Intake(run).run(_lines(reply, message("m-4", "c-3", sent_at=0)))
-    assert (summary.accepted, summary.rejected) == (2, 0) and len(calls) >= 2
+    assert (summary.accepted, summary.rejected) == (2, 0) and len(calls) >= (1 if sqlite else 2)
     with ctx.db.read() as s:
         c1 = s.get(Conversation, conv_id)
         assert c1 is not None
@@ -334,3 +346,90 @@ def _status_events(ctx: Context, conv_id: int) -> list[tuple[str | None, str | N
                 .order_by(ConversationEvent.id)
             )
         ]
+
+
+def _threads(ctx: Context) -> dict[str, str]:
+    """Each stored message's conversation (external ids)."""
+    with ctx.db.engine.connect() as conn:
+        return dict(
+            conn.exec_driver_sql(
+                "SELECT m.external_id, c.external_id FROM messages m"
+                " JOIN conversations c ON c.id = m.conversation_id"
+            ).all()
+        )
+
+
+def test_rows_stored_by_another_writer_meanwhile_do_not_clash(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a batch is prepared ahead (SQLite: its ids picked above the batch in flight's),
+    another intake process stores threads: the batch's ids are taken, it is landed again on
+    fresh ones, and every message ends up on its own conversation."""
+    landed_again: list[int] = []
+    real_land = Intake._land
+    monkeypatch.setattr(
+        Intake, "_land", lambda self, b, r: (landed_again.append(len(b)), real_land(self, b, r))[1]
+    )
+    real_commit = Intake._commit
+    commits: list[int] = []
+    other = _with(ctx, intake_overlap=False)
+
+    def another_writer_first(self: Intake, writer: Any) -> Any:
+        commits.append(1)
+        if len(commits) == 2:  # prepared while the first batch was written
+            Intake(other).run(_lines(*(message(f"o-{i}", f"oc-{i}") for i in range(3))))
+        return real_commit(self, writer)
+
+    monkeypatch.setattr(Intake, "_commit", another_writer_first)
+    ours = [message(f"m-{i}", f"c-{i // 2}", sent_at=i) for i in range(12)]
+    summary = Intake(_with(ctx, intake_batch=4)).run(_lines(*ours))
+    assert (summary.accepted, summary.rejected, summary.duplicates) == (12, 0, 0)
+    expected = {f"m-{i}": f"c-{i // 2}" for i in range(12)}
+    expected |= {f"o-{i}": f"oc-{i}" for i in range(3)}
+    assert _threads(ctx) == expected
+    if not ctx.db.is_postgres:  # PostgreSQL's ids come from sequences: nothing to clash
+        # the other intake's 3 records; the batch whose ids were taken, and the one prepared
+        # on its word, landed the ordinary way
+        assert landed_again == [3, 4, 4]
+
+
+def test_sqlite_checkpoints_are_put_back_after_an_overlapped_run(ctx: Context) -> None:
+    """During an overlapped SQLite run the writing connection checkpoints rarely; after it,
+    every pooled connection checkpoints at SQLite's default again."""
+    if ctx.db.is_postgres:
+        pytest.skip("SQLite's WAL")
+    Intake(_with(ctx, intake_batch=3)).run(_lines(*(message(f"m-{i}", "c-1") for i in range(20))))
+    conns = [ctx.db.engine.connect() for _ in range(3)]  # the run's two, and another
+    try:
+        assert [c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() for c in conns] == [
+            1000
+        ] * 3
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_sqlite_wal_is_truncated_past_its_bound(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An overlapped SQLite run whose WAL file outgrows the bound truncates it after the
+    commit that crossed it, and loses nothing."""
+    if ctx.db.is_postgres:
+        pytest.skip("SQLite's WAL")
+    path = sqlite_path(ctx.db.url)
+    sizes: dict[str, int] = {}
+    real_bound = Intake._bound_wal
+
+    def measured(self: Intake) -> None:
+        before = os.path.getsize(f"{path}-wal")
+        real_bound(self)
+        sizes["before"] = max(sizes.get("before", 0), before)
+        sizes["after"] = os.path.getsize(f"{path}-wal")
+
+    monkeypatch.setattr(Intake, "_bound_wal", measured)
+    monkeypatch.setattr(intake_module, "_SQLITE_WAL_BOUND", 64 * 1024)
+    recs = [message(f"m-{i}", f"c-{i // 3}", body="x" * 2000, sent_at=i) for i in range(300)]
+    summary = Intake(_with(ctx, intake_batch=50)).run(_lines(*recs))
+    assert summary.accepted == 300
+    assert sizes["before"] > 64 * 1024 and sizes["after"] == 0
+    assert len(_threads(ctx)) == 300
