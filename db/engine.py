@@ -120,7 +120,12 @@ def open_database(url: str, *, echo: bool = False, pool_size: int = 5) -> Databa
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if parsed.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        # a statement cache big enough for the bulk writes' texts (db.bulk: a handful a table)
+        kwargs["connect_args"] = {
+            "timeout": 30,
+            "check_same_thread": False,
+            "cached_statements": 256,
+        }
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
     else:

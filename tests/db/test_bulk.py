@@ -399,3 +399,38 @@ def test_update_rows_with_the_version_read_refuses_rows_changed_meanwhile(
         got = dict(s.execute(select(Conversation.external_id, Conversation.status)).all())
         versions = dict(s.execute(select(Conversation.external_id, Conversation.version)).all())
     assert got == {"c-1": "open", "c-2": "new"} and versions == {"c-1": 2, "c-2": 1}
+
+
+@pytest.mark.parametrize("many", [3, 100])  # PostgreSQL: a statement below 64 rows, COPY above
+def test_an_insert_prepared_ahead_stores_what_insert_rows_stores(
+    database: Database, many: int
+) -> None:
+    from db.bulk import insert_later
+
+    postgres = database.engine.dialect.name == "postgresql"
+    names = list(_rows("x", 1)[0])
+    later = insert_later(
+        postgres, Party.__table__, names, [tuple(r.values()) for r in _rows("later-", many)]
+    )
+    with database.engine.begin() as conn:
+        later(conn)
+        insert_rows(conn, Party.__table__, _rows("now-", many))
+    stored = _stored(database)
+    ahead = sorted(r[1:] for r in stored if str(r[0]).startswith("later-"))
+    now = sorted(r[1:] for r in stored if str(r[0]).startswith("now-"))
+    assert ahead == now and len(ahead) == many
+
+
+def test_a_value_refused_ahead_is_a_data_error_when_the_copy_runs(database: Database) -> None:
+    """PostgreSQL: a COPY's rows are converted when the insert is prepared; a value the
+    conversion refuses fails the insert when it runs, as a DataError, and nothing lands."""
+    from db.bulk import insert_later
+
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    rows = [tuple(r.values()) for r in _rows("bad-", 100)]
+    rows[50] = (*rows[50][:-1], datetime(2026, 1, 5, 8))  # naive created_at
+    later = insert_later(True, Party.__table__, list(_rows("x", 1)[0]), rows)
+    with pytest.raises(DataError, match="naive"), database.engine.begin() as conn:
+        later(conn)
+    assert _stored(database) == []
