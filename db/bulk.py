@@ -260,9 +260,13 @@ def _sqlite_insert_statements(
     names = [names[i] for i in kept]
     columns = [columns[i] for i in kept]
     n = len(names)
+    if len(_SQLITE_TIMES) > 200_000:
+        _SQLITE_TIMES.clear()
     for i, name in enumerate(names):  # a column at a time, each value by C-level lookups
         convert = _sqlite_converter(table, name)
-        if convert is sqlite_datetime or convert is _sqlite_bool:
+        if convert is sqlite_datetime:  # one instant is in many columns and tables of a batch
+            columns[i] = map(_SQLITE_TIMES.__getitem__, columns[i])
+        elif convert is _sqlite_bool:
             columns[i] = map(_Memo(convert).__getitem__, columns[i])
         elif convert is not None:
             columns[i] = map(convert, columns[i])
@@ -290,6 +294,11 @@ def _sqlite_insert_statements(
         out.append((f"{head}{', '.join([row] * per)}) LIMIT ?", tuple(params)))
         start += taken
     return out
+
+
+#: SQLite: timestamps converted lately (a message's time is also its clocks' start, its clock
+#: log's, its conversation's first or last message time): up to 200,000, then forgotten
+_SQLITE_TIMES: _Memo
 
 
 #: SQLite: the fewest rows a bulk insert statement has (fewer are padded with NULLs)
@@ -322,6 +331,9 @@ class _Memo(dict[Any, Any]):
     def __missing__(self, value: Any) -> Any:
         result = self[value] = self.convert(value)
         return result
+
+
+_SQLITE_TIMES = _Memo(sqlite_datetime)
 
 
 # SQLite: a bulk insert is a few statements of many rows each (``VALUES`` lists, see

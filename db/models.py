@@ -238,8 +238,11 @@ class SlaClock(Base):
     stopped_at: Mapped[datetime | None] = mapped_column()
     #: Elapsed time counted against the target when the clock stopped (business or calendar).
     elapsed_s: Mapped[int | None] = mapped_column(Integer)
-    start_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    stop_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    #: The messages that started and stopped the clock: derived by the SLA engine from the
+    #: messages it holds, so no foreign key (migration 0009: their checks were the bulk
+    #: intake's largest server cost; tests/db/test_integrity.py checks them).
+    start_message_id: Mapped[int | None] = mapped_column(BigId)
+    stop_message_id: Mapped[int | None] = mapped_column(BigId)
     #: The agent who wrote the stopping message, when an agent did (a copy of the message's
     #: author kept with the clock, so that the reports credit agents without a join).
     stop_agent_id: Mapped[int | None] = mapped_column(Integer)
@@ -256,7 +259,9 @@ class ClockEvent(Base):
     __tablename__ = "clock_events"
     __table_args__ = (Index("ix_clock_events_conversation", "conversation_id", "id"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    #: Append-only, written by the SLA engine with the conversation it holds: no foreign key
+    #: (migration 0009), as the audit log's targets
+    conversation_id: Mapped[int] = mapped_column(Integer)
     target: Mapped[str] = mapped_column(String(20))
     seq: Mapped[int] = mapped_column(Integer)
     event: Mapped[str] = mapped_column(String(20))

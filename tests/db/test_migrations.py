@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 
 from db.base import Base
 from db.engine import Database, open_database
@@ -170,3 +170,43 @@ def test_0008_drops_the_listing_index_and_back(empty_db: Database, tmp_path: Pat
     assert "ix_conversations_listing_id" not in _conversation_indexes(empty_db)
     with empty_db.read() as s:
         assert s.scalars(select(Conversation.external_id)).all() == ["c-1"]
+
+
+def _foreign_keys(db: Database, table: str) -> set[str]:
+    with db.engine.connect() as conn:
+        return {fk["name"] for fk in inspect(conn).get_foreign_keys(table) if fk["name"]}
+
+
+def test_0009_drops_the_derived_clock_keys_and_back(empty_db: Database, tmp_path: Path) -> None:
+    """The clock log's and the clocks' message references lose their foreign keys (rows
+    kept, the clock's conversation key stays); a downgrade brings them back."""
+    from helpdesk_tui.services import agents
+    from helpdesk_tui.services.context import Context
+    from helpdesk_tui.settings import Settings
+    from tests.factories import ingest, message
+
+    dropped = {
+        "clock_events": {"fk_clock_events_conversation_id_conversations"},
+        "sla_clocks": {
+            "fk_sla_clocks_start_message_id_messages",
+            "fk_sla_clocks_stop_message_id_messages",
+        },
+    }
+    upgrade(empty_db)
+    assert not _foreign_keys(empty_db, "clock_events") & dropped["clock_events"]
+    assert _foreign_keys(empty_db, "sla_clocks") == {
+        "fk_sla_clocks_conversation_id_conversations"
+    }
+    ctx = Context(db=empty_db, settings=Settings(data_dir=tmp_path / "data"))
+    agents.add_team(ctx, "root", "support")
+    assert ingest(ctx, message("m-1", "c-1", sent_at=0)).rejects == []
+    cfg = alembic_config(empty_db)
+    with empty_db.write_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008")
+    for table, names in dropped.items():
+        assert names <= _foreign_keys(empty_db, table)
+    upgrade(empty_db)
+    assert not _foreign_keys(empty_db, "sla_clocks") & dropped["sla_clocks"]
+    with empty_db.read() as s:
+        assert s.scalar(select(func.count()).select_from(SlaClock)) >= 1
