@@ -433,3 +433,64 @@ def test_sqlite_wal_is_truncated_past_its_bound(
     assert summary.accepted == 300
     assert sizes["before"] > 64 * 1024 and sizes["after"] == 0
     assert len(_threads(ctx)) == 300
+
+
+def test_an_agent_replies_while_a_large_file_loads(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent sends replies (their own write transactions, on another connection) all
+    through an overlapped multi-batch load: every reply lands, the load lands whole, and the
+    agent's conversation keeps its replies in order."""
+    from helpdesk_tui.services import agents, conversations
+
+    agents.add_team(ctx, "root", "support")
+    agents.add_agent(ctx, "root", "alice", "Alice Agent", "agent", "support")
+    Intake(ctx).run(_lines(message("first", "agent-c", sent_at=0)))
+    with ctx.db.read() as s:
+        from db.models import Conversation
+
+        conv_id = s.scalar(select(Conversation.id).where(Conversation.external_id == "agent-c"))
+    assert conv_id is not None
+    sent: list[Any] = []
+    errors: list[BaseException] = []
+    loading = threading.Event()
+    done = threading.Event()
+
+    def agent() -> None:
+        loading.wait(10)
+        try:
+            while not done.is_set() and len(sent) < 200:
+                sent.append(conversations.send(ctx, "alice", conv_id, f"reply {len(sent)}"))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=agent)
+    worker.start()
+    recs = [message(f"m-{i}", f"c-{i // 5}", sent_at=i, kind="user_admin") for i in range(3000)]
+    real = Intake._commit
+
+    def started(self: Intake, writer: Any) -> Any:
+        loading.set()
+        return real(self, writer)
+
+    monkeypatch.setattr(Intake, "_commit", started)
+    try:
+        summary = Intake(_with(ctx, intake_batch=250)).run(_lines(*recs))
+    finally:
+        done.set()
+        worker.join(30)
+    assert errors == []
+    assert (summary.accepted, summary.rejected) == (3000, 0)
+    assert len(sent) >= 1, "no reply went in during the load"
+    with ctx.db.engine.connect() as conn:
+        bodies = (
+            conn.execute(
+                text("SELECT body FROM messages WHERE conversation_id = :c ORDER BY id"),
+                {"c": conv_id},
+            )
+            .scalars()
+            .all()
+        )
+        stored = conn.execute(text("SELECT count(*) FROM messages")).scalar_one()
+    assert bodies[1:] == [f"reply {i}" for i in range(len(sent))]
+    assert stored == 3001 + len(sent)
