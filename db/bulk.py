@@ -271,7 +271,7 @@ def _sqlite_insert_statements(
         elif convert is not None:
             columns[i] = map(convert, columns[i])
         elif _str_subclass(columns[i]):  # enum members: plain strings, which sqlite3 binds as
-            columns[i] = map(_Memo(str).__getitem__, columns[i])  # they are (no adapter lookup)
+            columns[i] = map(_Memo(_plain_str).__getitem__, columns[i])  # they are (no lookup)
     flat = list(chain.from_iterable(zip(*columns, strict=True)))
     if count == 1:
         marks = ", ".join("?" * n)
@@ -310,6 +310,10 @@ def _all_null(values: Iterable[Any], column: Any) -> bool:
     if column.server_default is not None or column.primary_key:
         return False
     return all(v is None for v in values)
+
+
+def _plain_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _str_subclass(column: Iterable[Any]) -> bool:

@@ -176,6 +176,9 @@ class Intake:
         return self.summary
 
     def _overlap(self) -> bool:
+        # an in-memory SQLite database is one per connection: the writing thread's would be empty
+        if not self.ctx.db.is_postgres and sqlite_path(self.ctx.db.url) is None:
+            return False
         return bool(self.ctx.settings.intake_overlap)
 
     def _pause(self) -> None:
@@ -298,7 +301,10 @@ class Intake:
         with gc_paused():
             outcome = self.ctx.db.write(writer.write, retries=0)
         if self._relaxed is not None:
-            self._bound_wal()
+            try:  # the batch has committed: a failing checkpoint must not make it look failed
+                self._bound_wal()
+            except Exception:
+                log.warning("truncating the WAL after a batch failed", exc_info=True)
         return outcome
 
     def _bound_wal(self) -> None:

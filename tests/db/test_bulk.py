@@ -434,3 +434,26 @@ def test_a_value_refused_ahead_is_a_data_error_when_the_copy_runs(database: Data
     with pytest.raises(DataError, match="naive"), database.engine.begin() as conn:
         later(conn)
     assert _stored(database) == []
+
+
+def test_a_null_beside_enum_members_stays_null(database: Database) -> None:
+    """A column whose first value is an enum member and which also holds NULLs: the NULLs
+    are stored as NULL, not as the text 'None'."""
+    from db.enums import Status
+    from db.models import Conversation
+
+    with database.engine.begin() as conn:
+        insert_rows(conn, Party.__table__, _rows("n-", 1))
+        party = conn.execute(select(Party.id)).scalar_one()
+        at = datetime(2026, 1, 5, 8, tzinfo=UTC)
+        base = {"thread_key": "k", "kind": "user_admin", "subject": "s", "requester_id": party,
+                "status": "open", "priority": "normal", "escalation_level": 0, "is_open": True,
+                "created_at": at, "updated_at": at, "queue_due_at": at, "version": 1}  # fmt: skip
+        insert_rows(
+            conn,
+            Conversation.__table__,
+            [{**base, "external_id": f"c-{i}", "category": [Status.OPEN, None][i % 2]}
+             for i in range(4)],
+        )  # fmt: skip
+        got = conn.execute(select(Conversation.category).order_by(Conversation.id)).scalars().all()
+    assert got == ["open", None, "open", None]

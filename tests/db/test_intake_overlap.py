@@ -494,3 +494,20 @@ def test_an_agent_replies_while_a_large_file_loads(
         stored = conn.execute(text("SELECT count(*) FROM messages")).scalar_one()
     assert bodies[1:] == [f"reply {i}" for i in range(len(sent))]
     assert stored == 3001 + len(sent)
+
+
+def test_a_failing_wal_truncation_does_not_unland_a_committed_batch(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: the WAL check after a commit fails (an I/O error): the batch committed, so it
+    is reported accepted, not landed again as duplicates."""
+    if ctx.db.is_postgres:
+        pytest.skip("SQLite's WAL")
+
+    def broken(self: Intake) -> None:
+        raise OSError("disk trouble")
+
+    monkeypatch.setattr(Intake, "_bound_wal", broken)
+    recs = [message(f"m-{i}", f"c-{i // 3}", sent_at=i) for i in range(12)]
+    summary = Intake(_with(ctx, intake_batch=4)).run(_lines(*recs))
+    assert (summary.accepted, summary.duplicates, summary.rejected) == (12, 0, 0)
