@@ -239,7 +239,7 @@ def insert_later(
     return run
 
 
-#: SQLite: the most rows a bulk insert statement takes (see _sqlite_insert_values)
+#: SQLite: the most rows a bulk insert statement takes (see _sqlite_insert_statements)
 _SQLITE_CHUNK = 1024
 
 
@@ -296,11 +296,6 @@ def _sqlite_insert_statements(
     return out
 
 
-#: SQLite: timestamps converted lately (a message's time is also its clocks' start, its clock
-#: log's, its conversation's first or last message time): up to 200,000, then forgotten
-_SQLITE_TIMES: _Memo
-
-
 #: SQLite: the fewest rows a bulk insert statement has (fewer are padded with NULLs)
 _SQLITE_SMALLEST = 8
 
@@ -326,7 +321,8 @@ def _str_subclass(column: Iterable[Any]) -> bool:
 
 class _Memo(dict[Any, Any]):
     """``convert`` remembering its results, looked up by ``__getitem__`` (a C call when the
-    value was seen: a bulk write's timestamps and flags repeat)."""
+    value was seen: a bulk write's timestamps and flags repeat; one creation time for the
+    batch, a clock starting at its message's time)."""
 
     def __init__(self, convert: Converter) -> None:
         super().__init__()
@@ -337,6 +333,8 @@ class _Memo(dict[Any, Any]):
         return result
 
 
+#: SQLite: timestamps converted lately (a message's time is also its clocks' start, its clock
+#: log's, its conversation's first or last message time): up to 200,000, then forgotten
 _SQLITE_TIMES = _Memo(sqlite_datetime)
 
 
@@ -359,7 +357,9 @@ def _sqlite_json(table: Table, names: Sequence[str], rows: Sequence[Sequence[Any
         rows = _converted(rows, own)
     try:
         payload = orjson.dumps(
-            rows, default=_memo(_orjson_datetime), option=orjson.OPT_PASSTHROUGH_DATETIME
+            rows,
+            default=_Memo(_orjson_datetime).__getitem__,
+            option=orjson.OPT_PASSTHROUGH_DATETIME,
         )
     except orjson.JSONEncodeError as exc:
         cause = exc.__cause__
@@ -425,26 +425,15 @@ def _tuples(names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[tup
     return [get(row) for row in rows]
 
 
-def _memo(convert: Converter) -> Converter:
-    """``convert`` remembering its results: a bulk write's timestamps repeat (one creation
-    time for the batch, a clock starting at its message's time)."""
-    seen: dict[Any, Any] = {}
-
-    def converted(value: Any) -> Any:
-        try:
-            return seen[value]
-        except KeyError:
-            result = seen[value] = convert(value)
-            return result
-
-    return converted
-
-
 def _converted(
     rows: Sequence[Sequence[Any]], converters: Sequence[Converter | None]
 ) -> Sequence[Sequence[Any]]:
     """``rows`` with each value passed through its column's converter (None: as it is)."""
-    todo = [(i, _memo(f) if f is sqlite_datetime else f) for i, f in enumerate(converters) if f]
+    todo = [
+        (i, _Memo(f).__getitem__ if f is sqlite_datetime else f)
+        for i, f in enumerate(converters)
+        if f
+    ]
     if not todo:
         return [tuple(row) for row in rows]
     out = []

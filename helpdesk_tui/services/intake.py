@@ -506,12 +506,6 @@ _OPEN = Status.OPEN.value
 _Write = Callable[[Connection], object]
 
 
-def _insert(
-    postgres: bool, table: Any, names: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> _Write:
-    return insert_later(postgres, table, names, rows)
-
-
 def _update(table: Any, rows: list[dict[str, Any]], bump: str | None = None) -> _Write:
     return lambda conn: update_rows(conn, table, rows, bump=bump)
 
@@ -881,7 +875,7 @@ class _BatchWriter:
         now = self.now
         ops: list[_Write] = []
         if self.new_parties:
-            ops.append(_insert(
+            ops.append(insert_later(
                 self.postgres,
                 Party.__table__,
                 ("id", "external_id", "name", "email", "verified", "suspended", "created_at"),
@@ -897,7 +891,7 @@ class _BatchWriter:
                 [{"id": p.id, "name": p.name, "verified": p.verified} for p in changed],
             ))  # fmt: skip
         if self.new_listings:
-            ops.append(_insert(
+            ops.append(insert_later(
                 self.postgres,
                 Listing.__table__,
                 (
@@ -964,10 +958,12 @@ class _BatchWriter:
                         1,
                     )
                 )
-            ops.append(_insert(self.postgres, Conversation.__table__, _CONVERSATION_COLUMNS, rows))
+            ops.append(
+                insert_later(self.postgres, Conversation.__table__, _CONVERSATION_COLUMNS, rows)
+            )
         pending = self.out.messages
         if pending:
-            ops.append(_insert(
+            ops.append(insert_later(
                 self.postgres,
                 Message.__table__,
                 _MESSAGE_COLUMNS,
@@ -1007,7 +1003,7 @@ class _BatchWriter:
                     ))  # fmt: skip
             ops.append(_sql("DELETE FROM fts_deferred"))
         if self.flags:
-            ops.append(_insert(
+            ops.append(insert_later(
                 self.postgres,
                 Flag.__table__,
                 (
@@ -1035,7 +1031,7 @@ class _BatchWriter:
                 ],
             ))  # fmt: skip
         if self.feedback:
-            ops.append(_insert(
+            ops.append(insert_later(
                 self.postgres,
                 Feedback.__table__,
                 ("external_id", "conversation_id", "rating", "nps", "comment", "submitted_at"),
@@ -1045,7 +1041,7 @@ class _BatchWriter:
                 ],
             ))  # fmt: skip
         if self.status_events:  # (ids in insertion order: the order of the status facts)
-            ops.append(_insert(
+            ops.append(insert_later(
                 self.postgres,
                 ConversationEvent.__table__,
                 ("conversation_id", "field", "old", "new", "actor_agent_id", "at"),

@@ -123,10 +123,7 @@ def test_0006_fills_in_who_met_each_clock(empty_db: Database, tmp_path: Path) ->
         message("m-3", "c-2", sent_at=0),
     )
     assert run.rejects == []
-    cfg = alembic_config(empty_db)
-    with empty_db.write_engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0005")
+    _downgrade(empty_db, "0005")
     upgrade(empty_db)
     with empty_db.read() as s:
         alice = s.scalar(select(Agent.id).where(Agent.username == "alice"))
@@ -143,6 +140,25 @@ def test_0006_fills_in_who_met_each_clock(empty_db: Database, tmp_path: Path) ->
     assert all(who in (alice, None) for who in got.values())
 
 
+def _downgrade(db: Database, revision: str) -> None:
+    cfg = alembic_config(db)
+    with db.write_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def _ingest_one(db: Database, tmp_path: Path) -> None:
+    """A team and one ingested message (a conversation, its clocks and clock log)."""
+    from helpdesk_tui.services import agents
+    from helpdesk_tui.services.context import Context
+    from helpdesk_tui.settings import Settings
+    from tests.factories import ingest, message
+
+    ctx = Context(db=db, settings=Settings(data_dir=tmp_path / "data"))
+    agents.add_team(ctx, "root", "support")
+    assert ingest(ctx, message("m-1", "c-1", sent_at=0)).rejects == []
+
+
 def _conversation_indexes(db: Database) -> set[str]:
     with db.engine.connect() as conn:
         return {ix["name"] for ix in inspect(conn).get_indexes("conversations") if ix["name"]}
@@ -150,21 +166,11 @@ def _conversation_indexes(db: Database) -> set[str]:
 
 def test_0008_drops_the_listing_index_and_back(empty_db: Database, tmp_path: Path) -> None:
     """The unused ``ix_conversations_listing_id`` goes (data kept); a downgrade brings it back."""
-    from helpdesk_tui.services import agents
-    from helpdesk_tui.services.context import Context
-    from helpdesk_tui.settings import Settings
-    from tests.factories import ingest, message
-
     upgrade(empty_db)
     assert "ix_conversations_listing_id" not in _conversation_indexes(empty_db)
     assert "ix_conversations_requester_id" in _conversation_indexes(empty_db)
-    ctx = Context(db=empty_db, settings=Settings(data_dir=tmp_path / "data"))
-    agents.add_team(ctx, "root", "support")
-    assert ingest(ctx, message("m-1", "c-1", sent_at=0)).rejects == []
-    cfg = alembic_config(empty_db)
-    with empty_db.write_engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0007")
+    _ingest_one(empty_db, tmp_path)
+    _downgrade(empty_db, "0007")
     assert "ix_conversations_listing_id" in _conversation_indexes(empty_db)
     upgrade(empty_db)
     assert "ix_conversations_listing_id" not in _conversation_indexes(empty_db)
@@ -180,11 +186,6 @@ def _foreign_keys(db: Database, table: str) -> set[str]:
 def test_0009_drops_the_derived_clock_keys_and_back(empty_db: Database, tmp_path: Path) -> None:
     """The clock log's and the clocks' message references lose their foreign keys (rows
     kept, the clock's conversation key stays); a downgrade brings them back."""
-    from helpdesk_tui.services import agents
-    from helpdesk_tui.services.context import Context
-    from helpdesk_tui.settings import Settings
-    from tests.factories import ingest, message
-
     dropped = {
         "clock_events": {"fk_clock_events_conversation_id_conversations"},
         "sla_clocks": {
@@ -194,16 +195,9 @@ def test_0009_drops_the_derived_clock_keys_and_back(empty_db: Database, tmp_path
     }
     upgrade(empty_db)
     assert not _foreign_keys(empty_db, "clock_events") & dropped["clock_events"]
-    assert _foreign_keys(empty_db, "sla_clocks") == {
-        "fk_sla_clocks_conversation_id_conversations"
-    }
-    ctx = Context(db=empty_db, settings=Settings(data_dir=tmp_path / "data"))
-    agents.add_team(ctx, "root", "support")
-    assert ingest(ctx, message("m-1", "c-1", sent_at=0)).rejects == []
-    cfg = alembic_config(empty_db)
-    with empty_db.write_engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0008")
+    assert _foreign_keys(empty_db, "sla_clocks") == {"fk_sla_clocks_conversation_id_conversations"}
+    _ingest_one(empty_db, tmp_path)
+    _downgrade(empty_db, "0008")
     for table, names in dropped.items():
         assert names <= _foreign_keys(empty_db, table)
     upgrade(empty_db)
