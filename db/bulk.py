@@ -761,9 +761,11 @@ def allocate_ids(conn: Connection, wanted: Mapping[str, int]) -> dict[str, list[
     if conn.dialect.name == "postgresql":
         tables = list(wanted)
         rows = conn.exec_driver_sql(
-            "SELECT v.t, nextval(v.s) FROM (SELECT t, n, pg_get_serial_sequence(t, 'id')::regclass"
-            " AS s FROM unnest(%(t)s::text[], %(n)s::int[]) AS u(t, n)) AS v,"
-            " generate_series(1, v.n)",
+            # each table's sequence looked up once (MATERIALIZED): in a subquery the planner
+            # moved the look-up into nextval's argument, once an id (8x the statement's time)
+            "WITH v AS MATERIALIZED (SELECT t, n, pg_get_serial_sequence(t, 'id')::regclass AS s"
+            " FROM unnest(%(t)s::text[], %(n)s::int[]) AS u(t, n))"
+            " SELECT v.t, nextval(v.s) FROM v, generate_series(1, v.n)",
             {"t": tables, "n": [wanted[t] for t in tables]},
         )
         for table, new_id in rows:
