@@ -17,8 +17,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from db.base import Base, utcnow
 from db.enums import ClockState, Kind, MessageRole, Priority, Role, Status, Target, Via
@@ -213,6 +216,17 @@ class Template(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+_CLOCK_RUNNING = f"state = '{ClockState.RUNNING.value}'"
+
+
+def clock_running(state: Mapped[str]) -> ColumnElement[bool]:
+    """``state = 'running'`` with the value written into the SQL, as the partial index
+    ``ix_sla_clocks_running_due`` says it: a bound parameter does not prove the index's
+    condition to SQLite's planner or to a PostgreSQL generic plan, so the index would go
+    unused. ``state`` is ``SlaClock.state`` or an alias's."""
+    return state == literal_column(f"'{ClockState.RUNNING.value}'")
+
+
 class SlaClock(Base):
     """One SLA clock of a conversation, as last computed from its history."""
 
@@ -221,7 +235,13 @@ class SlaClock(Base):
         UniqueConstraint("conversation_id", "target", "seq"),
         _check("target", Target),
         _check("state", ClockState),
-        Index("ix_sla_clocks_due", "state", "due_at"),
+        # running clocks only (migration 0010): the deadline queries ask for no others
+        Index(
+            "ix_sla_clocks_running_due",
+            "due_at",
+            sqlite_where=text(_CLOCK_RUNNING),
+            postgresql_where=text(_CLOCK_RUNNING),
+        ),
         Index("ix_sla_clocks_started", "started_at"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

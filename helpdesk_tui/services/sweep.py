@@ -73,7 +73,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
 from db.bulk import allocate_ids, in_ids, insert_rows, pg_pipeline
-from db.enums import ClockState, Kind, MessageRole, Role, Target
+from db.enums import Kind, MessageRole, Role, Target
 from db.models import (
     Agent,
     ClockEvent,
@@ -86,6 +86,7 @@ from db.models import (
     Party,
     SlaClock,
     Team,
+    clock_running,
 )
 from helpdesk_tui.scheduler_settings import SchedulerSettings
 from helpdesk_tui.services import audit, sla
@@ -225,7 +226,7 @@ def _mark_breaches(s: Session, now: datetime) -> list[Breach]:
         .execute(
             update(t)
             .where(
-                SlaClock.state == ClockState.RUNNING.value,
+                clock_running(SlaClock.state),
                 SlaClock.due_at <= now,
                 SlaClock.breached_at.is_(None),
             )
@@ -268,14 +269,15 @@ def _breach_sql(now: datetime) -> tuple[str, dict[str, Any]]:
     it returns the clocks marked (id, conversation, target, due)."""
     return (
         "WITH b AS (UPDATE sla_clocks SET breached_at = %(now)s"
-        " WHERE state = %(running)s AND due_at <= %(now)s AND breached_at IS NULL"
+        # 'running' written out: the partial index's condition (db.models.clock_running)
+        " WHERE state = 'running' AND due_at <= %(now)s AND breached_at IS NULL"
         " RETURNING id, conversation_id, target, seq, due_at, policy),"
         " log AS (INSERT INTO clock_events"
         " (conversation_id, target, seq, event, at, due_at, cause, policy, recorded_at)"
         " SELECT conversation_id, target, seq, 'breached', due_at, due_at, %(cause)s,"
         " policy, %(now)s FROM b ORDER BY id)"
         " SELECT id, conversation_id, target, due_at FROM b",
-        {"now": now, "running": ClockState.RUNNING.value, "cause": _breach_cause(now)},
+        {"now": now, "cause": _breach_cause(now)},
     )
 
 
@@ -380,7 +382,7 @@ def _candidates(
         .outerjoin(counterpart, counterpart.id == Conversation.counterpart_id)
         .outerjoin(lister, lister.id == Listing.seller_id)
         .where(
-            SlaClock.state == ClockState.RUNNING.value,
+            clock_running(SlaClock.state),
             true() if unmarked else SlaClock.breached_at.is_not(None),
             SlaClock.due_at <= now,
             Conversation.is_open == true(),
@@ -415,7 +417,7 @@ def _candidates(
         due = (
             select(func.array_agg(k.conversation_id))
             .where(
-                k.state == ClockState.RUNNING.value,
+                clock_running(k.state),
                 true() if unmarked else k.breached_at.is_not(None),
                 k.due_at <= now,
             )
@@ -962,7 +964,7 @@ def alert_at_risk(ctx: Context, cfg: SchedulerSettings, now: datetime) -> AlertR
                 Conversation.queue_due_at > now,
                 Conversation.queue_due_at <= now + horizon,
                 Conversation.risk_at <= now,
-                SlaClock.state == ClockState.RUNNING.value,
+                clock_running(SlaClock.state),
                 SlaClock.alerted_at.is_(None),
                 SlaClock.breached_at.is_(None),
             )

@@ -204,3 +204,24 @@ def test_0009_drops_the_derived_clock_keys_and_back(empty_db: Database, tmp_path
     assert not _foreign_keys(empty_db, "sla_clocks") & dropped["sla_clocks"]
     with empty_db.read() as s:
         assert s.scalar(select(func.count()).select_from(SlaClock)) >= 1
+
+
+def _clock_indexes(db: Database) -> set[str]:
+    with db.engine.connect() as conn:
+        return {ix["name"] for ix in inspect(conn).get_indexes("sla_clocks") if ix["name"]}
+
+
+def test_0010_indexes_running_clocks_only_and_back(empty_db: Database, tmp_path: Path) -> None:
+    """The deadline index becomes a partial one over running clocks (rows kept); a
+    downgrade brings the full ``(state, due_at)`` index back."""
+    upgrade(empty_db)
+    assert "ix_sla_clocks_running_due" in _clock_indexes(empty_db)
+    assert "ix_sla_clocks_due" not in _clock_indexes(empty_db)
+    _ingest_one(empty_db, tmp_path)
+    _downgrade(empty_db, "0009")
+    assert "ix_sla_clocks_due" in _clock_indexes(empty_db)
+    assert "ix_sla_clocks_running_due" not in _clock_indexes(empty_db)
+    upgrade(empty_db)
+    assert "ix_sla_clocks_running_due" in _clock_indexes(empty_db)
+    with empty_db.read() as s:
+        assert s.scalar(select(func.count()).select_from(SlaClock)) >= 1
