@@ -238,6 +238,7 @@ class SlaClock(Base):
         # running clocks only (migration 0010): the deadline queries ask for no others
         Index(
             "ix_sla_clocks_running_due",
+            "state",
             "due_at",
             sqlite_where=text(_CLOCK_RUNNING),
             postgresql_where=text(_CLOCK_RUNNING),

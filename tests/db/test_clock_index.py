@@ -67,10 +67,12 @@ def test_sweep_and_alerts_find_due_clocks_through_the_partial_index(ctx: Context
     for sql, params in seen:
         assert "'running'" in sql, sql
         plan = _plan(ctx.db, sql, params)
-        # joined statements may start from the open conversations instead: either way no
-        # statement reads every clock
         assert "SCAN sla_clocks" not in plan and "Seq Scan on sla_clocks" not in plan, plan
-        if "UPDATE sla_clocks SET breached_at" in sql:
-            fences += 1
-            assert "ix_sla_clocks_running_due" in plan, plan
+        if "queue_due_at" in sql:
+            continue  # the alerts start from conversations near their (stored) deadline
+        # the breach fence and the escalation candidates start from the clocks past due, not
+        # from every open conversation (at 100,000 open a sweep with nothing to do took 619
+        # ms on SQLite when the candidates were looked up the other way round)
+        assert "ix_sla_clocks_running_due" in plan, plan
+        fences += "UPDATE sla_clocks SET breached_at" in sql
     assert fences >= 1  # the breach fence ran
