@@ -277,7 +277,7 @@ def _sqlite_insert_statements(
         marks = ", ".join("?" * n)
         return [(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", tuple(flat))]
     out = []
-    top = max(_SQLITE_SMALLEST, min(_SQLITE_CHUNK, 32766 // n))
+    top = max(_SQLITE_SMALLEST, min(_SQLITE_CHUNK, (32766 - 1) // n))  # 1: the LIMIT's
     row = "(" + ", ".join("?" * n) + ")"
     head = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM (VALUES "
     start = 0

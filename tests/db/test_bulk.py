@@ -457,3 +457,40 @@ def test_a_null_beside_enum_members_stays_null(database: Database) -> None:
         )  # fmt: skip
         got = conn.execute(select(Conversation.category).order_by(Conversation.id)).scalars().all()
     assert got == ["open", None, "open", None]
+
+
+def test_sqlite_bulk_insert_of_a_wide_table_stays_within_the_variable_limit(
+    tmp_path: object,
+) -> None:
+    """43 columns divide SQLite's 32,766 variables exactly (762 rows): a statement of that
+    many rows plus its LIMIT parameter would be one variable too many."""
+    import sqlite3
+    from pathlib import Path
+
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    from db.engine import open_database
+
+    db = open_database(f"sqlite:///{Path(str(tmp_path)) / 'wide.sqlite3'}")
+    try:
+        meta = MetaData()
+        wide = Table(
+            "wide", meta, *(Column(f"c{i}", Integer, primary_key=i == 0) for i in range(43))
+        )
+        meta.create_all(db.engine)
+        rows = [{f"c{i}": r * 100 + i for i in range(43)} for r in range(1, 1001)]
+        with db.engine.begin() as conn:
+            # SQLite's own default limit (some builds raise it, e.g. Debian's to 250,000)
+            raw = conn.connection.driver_connection
+            before = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)
+            try:
+                insert_rows(conn, wide, rows)
+            finally:
+                raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
+        with db.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(wide)).scalar() == 1000
+            assert conn.execute(select(func.sum(wide.c.c42))).scalar() == sum(
+                r * 100 + 42 for r in range(1, 1001)
+            )
+    finally:
+        db.dispose()

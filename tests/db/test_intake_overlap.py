@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import threading
 import time
@@ -433,6 +434,51 @@ def test_sqlite_wal_is_truncated_past_its_bound(
     assert summary.accepted == 300
     assert sizes["before"] > 64 * 1024 and sizes["after"] == 0
     assert len(_threads(ctx)) == 300
+
+
+def test_sqlite_wal_truncation_does_not_wait_out_a_long_reader(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A console holding a read transaction on an old snapshot all through a load: the WAL
+    is not truncated under it (the truncation gives up after a short wait instead of holding
+    other writers off for the whole busy timeout, 30 s a commit), another writer's
+    transaction goes through between batches, the load lands whole; once the reader is gone,
+    the next load's commit truncates the WAL."""
+    if ctx.db.is_postgres:
+        pytest.skip("SQLite's WAL")
+    from helpdesk_tui.services import agents
+
+    path = sqlite_path(ctx.db.url)
+    after: list[int] = []
+    real_bound = Intake._bound_wal
+
+    def measured(self: Intake) -> None:
+        real_bound(self)
+        after.append(os.path.getsize(f"{path}-wal"))
+
+    monkeypatch.setattr(Intake, "_bound_wal", measured)
+    monkeypatch.setattr(intake_module, "_SQLITE_WAL_BOUND", 64 * 1024)
+    Intake(ctx).run(_lines(message("m-first", "c-first", sent_at=0)))
+    reader = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+        recs = [message(f"m-{i}", f"c-{i // 3}", body="x" * 2000, sent_at=i) for i in range(300)]
+        summary = Intake(_with(ctx, intake_batch=50)).run(_lines(*recs))
+        assert summary.accepted == 300
+        # (the first commit's WAL may go: the reader was on the newest snapshot until then)
+        assert len(after) > 1 and all(size > 0 for size in after[1:])  # not under the reader
+        agents.add_team(ctx, "root", "writers")  # another writer, after the load
+        assert reader.execute("SELECT count(*) FROM messages").fetchone() == (1,)  # its snapshot
+    finally:
+        reader.close()
+    after.clear()
+    more = [message(f"n-{i}", f"d-{i // 3}", body="y" * 2000, sent_at=i) for i in range(120)]
+    assert Intake(_with(ctx, intake_batch=50)).run(_lines(*more)).accepted == 120
+    assert after and after[-1] == 0
+    assert len(_threads(ctx)) == 1 + 300 + 120  # every message
+    with ctx.db.engine.connect() as conn:  # the pooled connections keep their busy timeout
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
 
 
 def test_an_agent_replies_while_a_large_file_loads(
