@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,15 @@ def server_cpu_s() -> float | None:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def vm_speed_s() -> float:
+    """Seconds this machine takes for a fixed pure-Python loop: this VM's speed moves by up
+    to 1.8x within a day, so runs compare only when this figure is close."""
+    t, x = time.perf_counter(), 0
+    for i in range(20_000_000):
+        x += i
+    return round(time.perf_counter() - t, 2)
+
+
 def median_ms(fn: Callable[[], Any], repeat: int) -> float:
     samples = []
     for _ in range(repeat):
@@ -86,11 +96,23 @@ def median_ms(fn: Callable[[], Any], repeat: int) -> float:
     return round(statistics.median(samples), 3)
 
 
-def run_backend(backend: str, n: int, per: int, repeat: int) -> dict[str, Any]:
+def run_backend(
+    backend: str,
+    n: int,
+    per: int,
+    repeat: int,
+    *,
+    intake_only: bool = False,
+    batch: int | None = None,
+) -> dict[str, Any]:
     out: dict[str, Any] = {"backend": backend, "conversations": n, "messages_per": per}
     with tempfile.TemporaryDirectory() as tmp, fresh_database(backend, Path(tmp)) as db:
         now = datetime(2026, 2, 1, 8, tzinfo=UTC)
-        ctx = Context(db=db, settings=Settings(data_dir=Path(tmp) / "data"), now=lambda: now)
+        settings = Settings(data_dir=Path(tmp) / "data")
+        if batch is not None:
+            settings = replace(settings, intake_batch=batch)
+        out["batch"] = settings.intake_batch
+        ctx = Context(db=db, settings=settings, now=lambda: now)
         agents.add_team(ctx, "bench", "support")
         agents.add_agent(ctx, "bench", "bench", "Bench Agent", "agent", "support")
         lines = list(records(n, per, agent="bench"))
@@ -114,6 +136,8 @@ def run_backend(backend: str, n: int, per: int, repeat: int) -> dict[str, Any]:
         }
         if server0 is not None:
             out["intake"]["server_cpu_s"] = round(server_cpu_s() - server0, 2)  # type: ignore[operator]
+        if intake_only:
+            return out
         f = queue.QueueFilter()
         with db.read() as s:
             out["queue_query_ms_median"] = median_ms(
@@ -167,15 +191,30 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--per", type=int, default=10, help="messages per conversation")
     p.add_argument("--backends", default="sqlite,postgres")
     p.add_argument("--repeat", type=int, default=50)
+    p.add_argument("--intake-only", action="store_true", help="time the intake, nothing else")
+    p.add_argument("--batch", type=int, help="records a batch ([intake] batch; default 6,000)")
     args = p.parse_args(argv)
+    speed = vm_speed_s()
     results = [
-        run_backend(b.strip(), args.conversations, args.per, args.repeat)
+        run_backend(
+            b.strip(),
+            args.conversations,
+            args.per,
+            args.repeat,
+            intake_only=args.intake_only,
+            batch=args.batch,
+        )
         for b in args.backends.split(",")
         if b.strip()
     ]
     print(
         json.dumps(
-            {"when": datetime.now(UTC).isoformat(timespec="seconds"), "results": results}, indent=2
+            {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "vm_speed_s": [speed, vm_speed_s()],  # before and after
+                "results": results,
+            },
+            indent=2,
         )
     )
 
