@@ -221,9 +221,10 @@ _CLOCK_RUNNING = f"state = '{ClockState.RUNNING.value}'"
 
 def clock_running(state: Mapped[str]) -> ColumnElement[bool]:
     """``state = 'running'`` with the value written into the SQL, as the partial index
-    ``ix_sla_clocks_running_due`` says it: a bound parameter does not prove the index's
-    condition to SQLite's planner or to a PostgreSQL generic plan, so the index would go
-    unused. ``state`` is ``SlaClock.state`` or an alias's."""
+    ``ix_sla_clocks_running_due`` says it: with a bound parameter a PostgreSQL generic plan
+    (a statement prepared and run often) cannot use the index, and SQLite's plan depends on
+    the value bound; written out, neither does. ``state`` is ``SlaClock.state`` or an
+    alias's."""
     return state == literal_column(f"'{ClockState.RUNNING.value}'")
 
 

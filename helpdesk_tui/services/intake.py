@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -148,6 +149,8 @@ class Intake:
         #: held by the writing thread of an overlapped SQLite run (see _BatchWriter.gate)
         self._gate: threading.Lock | None = None
         self._relaxed: set[Any] | None = None  # see _relax_checkpoints
+        #: when a WAL truncation that gave up is tried again (time.monotonic; see _bound_wal)
+        self._wal_retry_at = 0.0
 
     def feed(self, raw: bytes, line: int) -> None:
         """Take one raw line; commits when a batch is full."""
@@ -313,13 +316,22 @@ class Intake:
         """Overlapped SQLite run, after a commit: once the WAL file outgrows
         ``_SQLITE_WAL_BOUND``, checkpoint all of it and truncate it. The relaxed checkpoints
         alone cannot start the WAL over while the preparing thread reads (its snapshot holds
-        the frames after it), so the file would keep growing."""
+        the frames after it), so the file would keep growing.
+
+        The truncation waits until no reader uses the WAL, and holds the write lock while it
+        waits, so every other writer (a console's reply) waits too. It waits
+        ``_SQLITE_TRUNCATE_WAIT_MS`` at most (usually for the preparing thread's read to
+        end), not the 30 s busy timeout; when a reader stays longer (a console's long read),
+        it is tried again only ``_SQLITE_TRUNCATE_BACKOFF_S`` later, so a reader that stays
+        costs the other writers one short wait in that time, not one a commit (with the
+        batch's own write right after each, another writer found the lock free only between
+        them, and could wait longer than its own busy timeout)."""
         path = sqlite_path(self.ctx.db.url)
         try:
             size = os.path.getsize(f"{path}-wal") if path is not None else 0
         except OSError:
             return
-        if size <= _SQLITE_WAL_BOUND:
+        if size <= _SQLITE_WAL_BOUND or time.monotonic() < self._wal_retry_at:
             return
         raw = self.ctx.db.engine.raw_connection()
         try:
@@ -327,20 +339,21 @@ class Intake:
             # First copy what can be copied without locking anyone out (other writers go on
             # meanwhile): the truncation below then holds the write lock only for the rest.
             cur.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            # A truncation waits for every reader to reach the newest snapshot, holding off
-            # other writers while it waits: a console's long read would stall the consoles'
-            # writes for the whole busy timeout. Waited for briefly, then left for a later
-            # commit (the WAL grows meanwhile).
             (timeout,) = cur.execute("PRAGMA busy_timeout").fetchone()
             cur.execute(f"PRAGMA busy_timeout = {_SQLITE_TRUNCATE_WAIT_MS}")
             try:
-                (busy, _log, _done) = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                (busy, _frames, _copied) = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             finally:
-                cur.execute(f"PRAGMA busy_timeout = {int(timeout)}")
-            if busy:
-                log.info("WAL not truncated: a reader holds an older snapshot; next commit")
+                try:
+                    cur.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+                except BaseException:
+                    raw.invalidate()  # not back to the pool with the short timeout
+                    raise
         finally:
             raw.close()
+        if busy:
+            self._wal_retry_at = time.monotonic() + _SQLITE_TRUNCATE_BACKOFF_S
+            log.info("WAL not truncated: a reader still uses it (%d bytes)", size)
 
     def _settle(self, future: Future[_Outcome], batch: _Batch, rejects: list[_Reject]) -> bool:
         """Wait for the batch in flight; report it. False: it failed and was landed again."""
@@ -517,6 +530,8 @@ _SQLITE_RUN_CHECKPOINT = 100_000
 _SQLITE_WAL_BOUND = 1024 * 1024 * 1024
 #: How long a truncation of that WAL waits for readers on older snapshots (see _bound_wal).
 _SQLITE_TRUNCATE_WAIT_MS = 500
+#: ... and how long after giving up it is tried again.
+_SQLITE_TRUNCATE_BACKOFF_S = 10.0
 _AGENT = MessageRole.AGENT.value
 _OPEN = Status.OPEN.value
 

@@ -1,9 +1,9 @@
 """The sweep reads running clocks by deadline through the partial index
 ``ix_sla_clocks_running_due`` (migration 0010) on both databases. Its statements must say
-``state = 'running'`` in a form the planner matches against the index's condition (a bound
-parameter does not), so each statement the sweep and the alerts run against the clocks'
-deadlines is captured and its plan checked: none reads every clock, and the breach fence
-uses the index."""
+``state = 'running'`` written out (a PostgreSQL generic plan cannot match a bound parameter
+against the index's condition), so each statement the sweep and the alerts run against the
+clocks' deadlines is captured and its plan checked: none reads every clock, and the breach
+fence uses the index."""
 
 from __future__ import annotations
 

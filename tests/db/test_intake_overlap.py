@@ -440,14 +440,13 @@ def test_sqlite_wal_truncation_does_not_wait_out_a_long_reader(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A console holding a read transaction on an old snapshot all through a load: the WAL
-    is not truncated under it (the truncation gives up after a short wait instead of holding
-    other writers off for the whole busy timeout, 30 s a commit), another writer's
-    transaction goes through between batches, the load lands whole; once the reader is gone,
-    the next load's commit truncates the WAL."""
+    is not truncated under it, and the truncation's wait (it holds the write lock) stays
+    short: another writer, patient for 2 s, writes all through the load (it failed with
+    "database is locked" while a truncation waited out the 30 s busy timeout, and while one
+    was tried after every commit). The load lands whole; once the reader is gone, the next
+    load's commit truncates the WAL."""
     if ctx.db.is_postgres:
         pytest.skip("SQLite's WAL")
-    from helpdesk_tui.services import agents
-
     path = sqlite_path(ctx.db.url)
     after: list[int] = []
     real_bound = Intake._bound_wal
@@ -459,16 +458,46 @@ def test_sqlite_wal_truncation_does_not_wait_out_a_long_reader(
     monkeypatch.setattr(Intake, "_bound_wal", measured)
     monkeypatch.setattr(intake_module, "_SQLITE_WAL_BOUND", 64 * 1024)
     Intake(ctx).run(_lines(message("m-first", "c-first", sent_at=0)))
+    setup = sqlite3.connect(str(path))
+    setup.execute("CREATE TABLE scratch (n INTEGER)")
+    setup.commit()
+    setup.close()
+    loading = threading.Event()
+    wrote: list[int] = []
+    errors: list[BaseException] = []
+
+    def other_writer() -> None:
+        conn = sqlite3.connect(str(path), timeout=2, isolation_level=None)
+        try:
+            while loading.is_set():
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT INTO scratch VALUES (?)", (len(wrote),))
+                conn.execute("COMMIT")
+                wrote.append(1)
+                time.sleep(0.01)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            conn.close()
+
     reader = sqlite3.connect(str(path), isolation_level=None)
     try:
         reader.execute("BEGIN")
         assert reader.execute("SELECT count(*) FROM messages").fetchone() == (1,)
         recs = [message(f"m-{i}", f"c-{i // 3}", body="x" * 2000, sent_at=i) for i in range(300)]
-        summary = Intake(_with(ctx, intake_batch=50)).run(_lines(*recs))
+        loading.set()
+        worker = threading.Thread(target=other_writer)
+        worker.start()
+        try:
+            summary = Intake(_with(ctx, intake_batch=50)).run(_lines(*recs))
+        finally:
+            loading.clear()
+            worker.join(10)
+        assert errors == []
+        assert wrote  # it wrote while the load ran
         assert summary.accepted == 300
         # (the first commit's WAL may go: the reader was on the newest snapshot until then)
         assert len(after) > 1 and all(size > 0 for size in after[1:])  # not under the reader
-        agents.add_team(ctx, "root", "writers")  # another writer, after the load
         assert reader.execute("SELECT count(*) FROM messages").fetchone() == (1,)  # its snapshot
     finally:
         reader.close()

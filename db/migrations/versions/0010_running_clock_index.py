@@ -5,8 +5,8 @@ asks for running clocks past or near a deadline (the sweep's breach fence, its e
 candidates, the deadline alerts); met and stopped clocks are most of the table and never
 looked up by deadline. ``ix_sla_clocks_running_due (state, due_at) WHERE state = 'running'``
 serves the same queries (they say ``state = 'running'`` as a literal, see
-``db.models.clock_running``: a bound parameter does not prove the index's condition to
-SQLite's planner or to a PostgreSQL generic plan). ``state`` stays its first column: with
+``db.models.clock_running``: with a bound parameter a PostgreSQL generic plan cannot use the
+index, and SQLite plans by the value bound). ``state`` stays its first column: with
 ``(due_at)`` alone SQLite's planner took the escalation candidates from every open
 conversation instead (``python -m bench.sweep_bench``, 100,000 open: a sweep with nothing to
 do 14 -> 619 ms, the timed sweep 160 -> 751 ms); PostgreSQL's sweep is unchanged (222 against
