@@ -79,8 +79,9 @@ def server_cpu_s() -> float | None:
 
 
 def vm_speed_s() -> float:
-    """Seconds this machine takes for a fixed pure-Python loop: this VM's speed moves by up
-    to 1.8x within a day, so runs compare only when this figure is close."""
+    """Seconds this machine takes for a fixed pure-Python loop, a rough figure of its CPU's
+    speed at the time (this VM's moves by up to 1.8x within a day). It does not capture the
+    disk, which a SQLite load also waits for (see docs/performance.md, sixth round)."""
     t, x = time.perf_counter(), 0
     for i in range(20_000_000):
         x += i

@@ -216,7 +216,8 @@ class Template(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-_CLOCK_RUNNING = f"state = '{ClockState.RUNNING.value}'"
+_RUNNING_SQL = f"'{ClockState.RUNNING.value}'"
+_CLOCK_RUNNING = f"state = {_RUNNING_SQL}"
 
 
 def clock_running(state: Mapped[str]) -> ColumnElement[bool]:
@@ -225,7 +226,7 @@ def clock_running(state: Mapped[str]) -> ColumnElement[bool]:
     (a statement prepared and run often) cannot use the index, and SQLite's plan depends on
     the value bound; written out, neither does. ``state`` is ``SlaClock.state`` or an
     alias's."""
-    return state == literal_column(f"'{ClockState.RUNNING.value}'")
+    return state == literal_column(_RUNNING_SQL)
 
 
 class SlaClock(Base):

@@ -528,7 +528,7 @@ _SQLITE_CACHE_KIB = 64 * 1024
 #: the WAL file's size past which it is checkpointed whole and truncated (see _bound_wal).
 _SQLITE_RUN_CHECKPOINT = 100_000
 _SQLITE_WAL_BOUND = 1024 * 1024 * 1024
-#: How long a truncation of that WAL waits for readers on older snapshots (see _bound_wal).
+#: How long a truncation of that WAL waits for its readers to finish (see _bound_wal).
 _SQLITE_TRUNCATE_WAIT_MS = 500
 #: ... and how long after giving up it is tried again.
 _SQLITE_TRUNCATE_BACKOFF_S = 10.0
