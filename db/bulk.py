@@ -54,6 +54,8 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    func,
+    select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DataError, DBAPIError
@@ -94,6 +96,15 @@ def in_ids(column: Any, name: str, postgres: bool) -> ColumnElement[bool]:
     if postgres:
         return column == any_(bindparam(name, type_=ARRAY(BigInteger())))  # type: ignore[no-any-return]
     return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+
+
+def in_json(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """SQLite: ``column IN (SELECT value FROM json_each(?))``, the values bound as one JSON
+    array (an expanding ``IN`` of thousands of values has SQLAlchemy render and bind each
+    placeholder in Python: 7% of a bulk intake's preparing thread). Needs SQLite 3.38 (json_each
+    built in); :data:`SQLITE_JSON` says whether it has it."""
+    each = func.json_each(bindparam("json_values", orjson.dumps(list(values)).decode()))
+    return column.in_(select(each.table_valued("value").c.value).scalar_subquery())  # type: ignore[no-any-return]
 
 
 def _json(value: Any) -> str | None:
@@ -369,9 +380,9 @@ def _sqlite_json(table: Table, names: Sequence[str], rows: Sequence[Sequence[Any
     return payload.decode()
 
 
-#: ``UPDATE ... FROM`` (SQLite 3.33) and ``->>`` (3.38); an older library updates a row a
-#: statement
-_SQLITE_JSON_UPDATE = sqlite3.sqlite_version_info >= (3, 38, 0)
+#: ``UPDATE ... FROM`` (SQLite 3.33), ``->>`` and json_each built in (3.38); an older library
+#: updates a row a statement, and :func:`in_json` is not used
+SQLITE_JSON = _SQLITE_JSON_UPDATE = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 
 def _sqlite_update(

@@ -35,7 +35,11 @@ _RUNNING = ClockState.RUNNING.value
 _ROLE_ORDER = {_CUSTOMER: 0, _SELLER: 1, _AGENT: 2, _SYSTEM: 3}
 
 
-@dataclass(frozen=True)
+# The facts and results made once per message, clock and clock event (a million of each in a
+# bulk load) are slotted dataclasses, not frozen ones: a frozen dataclass's __init__ sets each
+# field through object.__setattr__, four times slower (about 5 us a record in all). Treat
+# them as immutable all the same; nothing here changes one after it is made.
+@dataclass(slots=True)
 class MessageFact:
     """What the clocks need to know about a message."""
 
@@ -90,7 +94,7 @@ class ConversationFacts:
         return current
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ClockEventFact:
     """One line of a clock's explanation."""
 
@@ -99,7 +103,7 @@ class ClockEventFact:
     cause: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Clock:
     """One computed clock."""
 
@@ -131,7 +135,7 @@ class Clock:
         return self.elapsed_s <= self.target_s
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Deadline:
     """What the queue stores for a conversation."""
 

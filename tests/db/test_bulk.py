@@ -11,9 +11,11 @@ from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 
 from db.base import UTCDateTime
 from db.bulk import (
+    SQLITE_JSON,
     Batch,
     allocate_ids,
     in_ids,
+    in_json,
     insert_ignore_rows,
     insert_rows,
     pg_pipeline,
@@ -236,6 +238,22 @@ def test_in_ids_binds_one_list(database: Database) -> None:
         query = select(Party.external_id).where(in_ids(Party.id, "ids", postgres))
         assert sorted(conn.execute(query, {"ids": ids[1:3]}).scalars()) == ["in-1", "in-2"]
         assert conn.execute(query, {"ids": []}).all() == []
+
+
+def test_in_json_selects_the_values_given(database: Database) -> None:
+    if database.is_postgres:
+        pytest.skip("json_each is SQLite's (PostgreSQL binds one array)")
+    if not SQLITE_JSON:
+        pytest.skip("this SQLite has no built-in json_each")
+    odd = ['quote "q"', "back\\slash", "é ünï", "[1]", "a,b"]
+    with database.engine.begin() as conn:
+        insert_rows(conn, Party.__table__, _rows("p-", 5))
+        insert_rows(conn, Party.__table__, [{**_rows("", 1)[0], "external_id": o} for o in odd])
+        query = select(Party.external_id).where(
+            in_json(Party.external_id, ["p-1", "p-3", "nope", *odd])
+        )
+        assert sorted(conn.execute(query).scalars()) == sorted(["p-1", "p-3", *odd])
+        assert list(conn.execute(select(Party.id).where(in_json(Party.external_id, [])))) == []
 
 
 @pytest.mark.parametrize("ready", [False, True])  # the inserts' work done ahead, or not
