@@ -47,6 +47,7 @@ from db.models import (
     Party,
     SlaClock,
     Team,
+    in_days,
 )
 from helpdesk_tui.errors import InvalidInput
 from helpdesk_tui.services.context import Context
@@ -304,17 +305,19 @@ class ReportQueries:
     def in_period(self, column: Any) -> ColumnElement[bool]:
         return and_(column >= self.start, column < self.end)
 
-    def scan_period(self, table: Any, column: Any) -> ColumnElement[bool]:
-        """Rows of ``table`` with ``column`` in the period; on SQLite by a table scan instead
-        of the index when the period holds much of the table (an index hit costs a lookup)."""
-        if self.dialect == "sqlite" and prefer_scan(self.s, table, column, self.start, self.end):
-            column = func.coalesce(column, column)  # not indexable: SQLite scans the table
-        return self.in_period(column)
+    def scan_period(self, table: Any, column: Any, day: Any) -> ColumnElement[bool]:
+        """Rows of ``table`` with ``column`` in the period, found by its day column ``day``
+        (:func:`db.models.in_days`); on SQLite by a table scan instead of the index when the
+        period holds much of the table (an index hit costs a lookup)."""
+        if self.dialect == "sqlite" and prefer_scan(self.s, table, day, self.start, self.end):
+            return self.in_period(column)  # no day range to take the index by: a table scan
+        return in_days(day, column, self.start, self.end)
 
     def clock_period(self) -> ColumnElement[bool]:
         """Clocks started in the period (decided once per report)."""
         if self._clock_period is None:
-            self._clock_period = self.scan_period(SlaClock, SlaClock.started_at)
+            clocks = SlaClock
+            self._clock_period = self.scan_period(clocks, clocks.started_at, clocks.started_day)
         return self._clock_period
 
     def secs(self, start: Any, stop: Any) -> ColumnElement[Any]:
@@ -453,7 +456,7 @@ class ReportQueries:
                 ),
             )
             .where(
-                self.scan_period(Message, Message.sent_at),
+                self.scan_period(Message, Message.sent_at, Message.sent_day),
                 Message.internal.is_(False),
                 Message.via != Via.AUTO_ACK.value,
                 role.in_(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from db.base import UTCDateTime
+from db.models import utc_day
 
 #: The local-time bucket format: local date and hour, ``YYYY-MM-DD HH``.
 BUCKET_LEN = 13
@@ -116,10 +117,11 @@ class TimeBuckets:
         return found
 
 
-def prefer_scan(session: Session, table: Any, column: Any, start: datetime, end: datetime) -> bool:
-    """Whether ``[start, end)`` on ``column`` covers over a tenth of ``table`` (SQLite).
+def prefer_scan(session: Session, table: Any, day: Any, start: datetime, end: datetime) -> bool:
+    """Whether the days of ``[start, end)`` on the day column ``day`` (``db.models.in_days``)
+    cover over a tenth of ``table`` (SQLite).
 
-    Counting the range reads the index only. The table's size comes from ``sqlite_stat1``
+    Counting the days reads the index only. The table's size comes from ``sqlite_stat1``
     when the database was analysed, else from the span of its rowids. Above a tenth, one
     sequential scan beats an index range scan that must look each row up in the table."""
     rows = _analysed_rows(session, table.__tablename__)
@@ -128,8 +130,9 @@ def prefer_scan(session: Session, table: Any, column: Any, start: datetime, end:
         rows = (high - low + 1) if high is not None else 0
     if rows < 20_000:
         return False
+    last = end - timedelta(microseconds=1)
     hits = session.scalar(
-        select(func.count()).select_from(table).where(column >= start, column < end)
+        select(func.count()).select_from(table).where(day >= utc_day(start), day <= utc_day(last))
     )
     return bool(hits and hits * 10 > rows)
 

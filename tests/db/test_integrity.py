@@ -1,6 +1,6 @@
-"""References the SLA engine derives without a foreign key (migration 0009) point at what they
-name: every clock-log row at a stored conversation, every clock's starting and stopping
-message at a stored message of the clock's own conversation."""
+"""References the SLA engine derives without a foreign key (migrations 0009 and 0011) point at
+what they name: every clock and clock-log row at a stored conversation, every clock's starting
+and stopping message at a stored message of the clock's own conversation."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ from helpdesk_tui.services import sla
 from helpdesk_tui.services.context import Context
 
 ORPHANS = {
+    "clocks without their conversation": (
+        "SELECT count(*) FROM sla_clocks k"
+        " WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = k.conversation_id)"
+    ),
     "clock log rows without their conversation": (
         "SELECT count(*) FROM clock_events e"
         " WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = e.conversation_id)"

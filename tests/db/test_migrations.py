@@ -16,7 +16,7 @@ from sqlalchemy import func, inspect, select, text
 from db.base import Base
 from db.engine import Database, open_database
 from db.migrate import alembic_config, current_revision, head_revision, is_current, upgrade
-from db.models import Agent, Conversation, SlaClock, Team
+from db.models import Agent, Conversation, Message, SlaClock, Team, utc_day
 
 PG_ADMIN_URL = os.environ.get("HELPDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 #: Every model's table; migrations may add more (e.g. full-text search tables).
@@ -185,7 +185,7 @@ def _foreign_keys(db: Database, table: str) -> set[str]:
 
 def test_0009_drops_the_derived_clock_keys_and_back(empty_db: Database, tmp_path: Path) -> None:
     """The clock log's and the clocks' message references lose their foreign keys (rows
-    kept, the clock's conversation key stays); a downgrade brings them back."""
+    kept; the clock's conversation key goes in 0011); a downgrade brings them back."""
     dropped = {
         "clock_events": {"fk_clock_events_conversation_id_conversations"},
         "sla_clocks": {
@@ -195,7 +195,7 @@ def test_0009_drops_the_derived_clock_keys_and_back(empty_db: Database, tmp_path
     }
     upgrade(empty_db)
     assert not _foreign_keys(empty_db, "clock_events") & dropped["clock_events"]
-    assert _foreign_keys(empty_db, "sla_clocks") == {"fk_sla_clocks_conversation_id_conversations"}
+    assert not _foreign_keys(empty_db, "sla_clocks") & dropped["sla_clocks"]
     _ingest_one(empty_db, tmp_path)
     _downgrade(empty_db, "0008")
     for table, names in dropped.items():
@@ -237,3 +237,50 @@ def test_0010_indexes_running_clocks_only_and_back(empty_db: Database, tmp_path:
     assert "ix_sla_clocks_running_due" in _clock_indexes(empty_db)
     with empty_db.read() as s:
         assert s.scalar(select(func.count()).select_from(SlaClock)) >= 1
+
+
+def test_0011_drops_the_clock_conversation_key_and_back(empty_db: Database, tmp_path: Path) -> None:
+    """A clock's conversation is no longer a foreign key (rows kept); a downgrade brings it
+    back, and the messages keep theirs throughout."""
+    name = "fk_sla_clocks_conversation_id_conversations"
+    message_keys = {
+        "fk_messages_conversation_id_conversations",
+        "fk_messages_author_party_id_parties",
+        "fk_messages_author_agent_id_agents",
+    }
+    upgrade(empty_db)
+    assert _foreign_keys(empty_db, "sla_clocks") == set()
+    assert message_keys <= _foreign_keys(empty_db, "messages")
+    _ingest_one(empty_db, tmp_path)
+    _downgrade(empty_db, "0010")
+    assert _foreign_keys(empty_db, "sla_clocks") == {name}
+    upgrade(empty_db)
+    assert _foreign_keys(empty_db, "sla_clocks") == set()
+    assert message_keys <= _foreign_keys(empty_db, "messages")
+    with empty_db.read() as s:
+        assert s.scalar(select(func.count()).select_from(SlaClock)) >= 1
+
+
+def _indexes(db: Database, table: str) -> set[str]:
+    with db.engine.connect() as conn:
+        return {ix["name"] for ix in inspect(conn).get_indexes(table) if ix["name"]}
+
+
+def test_0012_indexes_days_instead_of_instants_and_back(empty_db: Database, tmp_path: Path) -> None:
+    """The period indexes are on generated UTC-day columns (rows kept, the days filled in for
+    rows stored before); a downgrade brings the instants' indexes back."""
+    upgrade(empty_db)
+    _ingest_one(empty_db, tmp_path)
+    _downgrade(empty_db, "0011")
+    assert "ix_messages_sent_at" in _indexes(empty_db, "messages")
+    assert "ix_sla_clocks_started" in _indexes(empty_db, "sla_clocks")
+    upgrade(empty_db)  # over rows stored without the day columns
+    assert "ix_messages_sent_day" in _indexes(empty_db, "messages")
+    assert "ix_messages_sent_at" not in _indexes(empty_db, "messages")
+    assert "ix_sla_clocks_started_day" in _indexes(empty_db, "sla_clocks")
+    assert "ix_sla_clocks_started" not in _indexes(empty_db, "sla_clocks")
+    with empty_db.read() as s:
+        rows = s.execute(select(Message.sent_at, Message.sent_day)).all()
+        clocks = s.execute(select(SlaClock.started_at, SlaClock.started_day)).all()
+    assert rows and clocks
+    assert all(day == utc_day(at) for at, day in [*rows, *clocks])

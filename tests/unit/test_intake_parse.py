@@ -381,10 +381,34 @@ def test_reasons_are_short_and_free_of_control_characters(record: dict[str, Any]
 
 
 # -- the one-pass check of the common message record ------------------------------------------
-_TEXT_VALUES = [None, "", " ", "u-1", "x" * 100, "x" * 101, "x" * 190, "x" * 191, "x" * 200,
-                "x" * 201, "x" * 500, "x" * 501, "agent", "seller", "urgent", "buyer_seller",
-                "bogus", "2026-03-02T09:15:00+02:00", 0, True, [], {}, 1.5,
-                2**64, -(2**63) - 1, 10**30]  # fmt: skip  (beyond 64 bits: floats to orjson)
+_TEXT_VALUES = [
+    None,
+    "",
+    " ",
+    "u-1",
+    "x" * 100,
+    "x" * 101,
+    "x" * 190,
+    "x" * 191,
+    "x" * 200,
+    "x" * 201,
+    "x" * 500,
+    "x" * 501,
+    "agent",
+    "seller",
+    "urgent",
+    "buyer_seller",
+    "bogus",
+    "2026-03-02T09:15:00+02:00",
+    0,
+    True,
+    [],
+    {},
+    1.5,
+    2**64,
+    -(2**63) - 1,
+    10**30,
+]  # fmt: skip  (beyond 64 bits: floats to orjson)
 _TEXT = st.sampled_from(_TEXT_VALUES) | st.text(max_size=6)
 _TIMES = st.one_of(
     _TEXT,
