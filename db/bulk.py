@@ -440,20 +440,28 @@ def _converted(
     rows: Sequence[Sequence[Any]], converters: Sequence[Converter | None]
 ) -> Sequence[Sequence[Any]]:
     """``rows`` with each value passed through its column's converter (None: as it is)."""
-    todo = [
-        (i, _Memo(f).__getitem__ if f is sqlite_datetime else f)
-        for i, f in enumerate(converters)
-        if f
-    ]
-    if not todo:
+    todo = [(i, f) for i, f in enumerate(converters) if f]
+    if not todo or not rows:
         return [tuple(row) for row in rows]
-    out = []
-    for row in rows:
-        values = list(row)
-        for i, f in todo:
-            values[i] = f(values[i])
-        out.append(tuple(values))
-    return out
+    # a column at a time (a bulk write's columns repeat values: one creation time for the
+    # batch, a clock starting at its message's time), each value by C-level lookups
+    columns: list[Iterable[Any]] = list(zip(*rows, strict=True))
+    for i, f in todo:
+        if f is _int4:
+            _int4_column(columns[i])
+        elif f is sqlite_datetime or f is _aware:
+            columns[i] = map(_Memo(f).__getitem__, columns[i])
+        else:
+            columns[i] = map(f, columns[i])
+    return list(zip(*columns, strict=True))
+
+
+def _int4_column(values: Iterable[Any]) -> None:
+    """:func:`_int4` for a whole column (the values are kept as they are)."""
+    present = [v for v in values if v is not None]
+    if present and not (min(present) >= -(2**31) and max(present) < 2**31):
+        for value in present:
+            _int4(value)
 
 
 def insert_ignore_rows(

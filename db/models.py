@@ -227,8 +227,11 @@ class Message(Base):
     #: Set by console sends so that a retried send after a lost connection lands once.
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
-    author_party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
-    author_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    #: The author: written by the intake for the party it has just upserted or read, by the
+    #: console services for the acting agent; no foreign keys (migration 0011: a look-up of
+    #: the parent a message), tests/db/test_integrity.py checks them.
+    author_party_id: Mapped[int | None] = mapped_column(Integer)
+    author_agent_id: Mapped[int | None] = mapped_column(Integer)
     author_name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(10))
     body: Mapped[str] = mapped_column(Text, default="")
@@ -244,8 +247,12 @@ class Message(Base):
         back_populates="message", lazy="selectin", order_by="Attachment.id"
     )
     conversation: Mapped[Conversation] = relationship(lazy="raise_on_sql")
-    author_party: Mapped[Party | None] = relationship(lazy="joined")
-    author_agent: Mapped[Agent | None] = relationship(lazy="joined")
+    author_party: Mapped[Party | None] = relationship(
+        primaryjoin="foreign(Message.author_party_id) == Party.id", lazy="joined"
+    )
+    author_agent: Mapped[Agent | None] = relationship(
+        primaryjoin="foreign(Message.author_agent_id) == Agent.id", lazy="joined"
+    )
 
 
 class Attachment(Base):

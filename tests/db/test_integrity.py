@@ -1,6 +1,7 @@
-"""References the SLA engine derives without a foreign key (migrations 0009 and 0011) point at
-what they name: every clock and clock-log row at a stored conversation, every clock's starting
-and stopping message at a stored message of the clock's own conversation."""
+"""References kept without a foreign key (migrations 0009 and 0011) point at what they name:
+every message's author at a stored party or agent, every clock and clock-log row at a stored
+conversation, every clock's starting and stopping message at a stored message of the clock's
+own conversation."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ from helpdesk_tui.services import sla
 from helpdesk_tui.services.context import Context
 
 ORPHANS = {
+    "messages whose author party is missing": (
+        "SELECT count(*) FROM messages m WHERE m.author_party_id IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM parties p WHERE p.id = m.author_party_id)"
+    ),
+    "messages whose author agent is missing": (
+        "SELECT count(*) FROM messages m WHERE m.author_agent_id IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.id = m.author_agent_id)"
+    ),
     "clocks without their conversation": (
         "SELECT count(*) FROM sla_clocks k"
         " WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = k.conversation_id)"

@@ -239,26 +239,38 @@ def test_0010_indexes_running_clocks_only_and_back(empty_db: Database, tmp_path:
         assert s.scalar(select(func.count()).select_from(SlaClock)) >= 1
 
 
-def test_0011_drops_the_clock_conversation_key_and_back(empty_db: Database, tmp_path: Path) -> None:
-    """A clock's conversation is no longer a foreign key (rows kept); a downgrade brings it
-    back, and the messages keep theirs throughout."""
-    name = "fk_sla_clocks_conversation_id_conversations"
-    message_keys = {
-        "fk_messages_conversation_id_conversations",
-        "fk_messages_author_party_id_parties",
-        "fk_messages_author_agent_id_agents",
-    }
+def _fts_triggers(db: Database) -> set[str]:
+    if db.engine.dialect.name != "sqlite":
+        return set()
+    with db.engine.connect() as conn:
+        sql = "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'messages'"
+        return {str(r[0]) for r in conn.execute(text(sql))}
+
+
+def test_0011_drops_the_clock_and_author_keys_and_back(empty_db: Database, tmp_path: Path) -> None:
+    """A clock's conversation and a message's author are no longer foreign keys (rows kept,
+    the message's conversation key and SQLite's full-text triggers stay); a downgrade brings
+    them back."""
+    authors = {"fk_messages_author_party_id_parties", "fk_messages_author_agent_id_agents"}
+    conversation = "fk_messages_conversation_id_conversations"
     upgrade(empty_db)
+    triggers = _fts_triggers(empty_db)
     assert _foreign_keys(empty_db, "sla_clocks") == set()
-    assert message_keys <= _foreign_keys(empty_db, "messages")
+    assert _foreign_keys(empty_db, "messages") & ({conversation} | authors) == {conversation}
     _ingest_one(empty_db, tmp_path)
     _downgrade(empty_db, "0010")
-    assert _foreign_keys(empty_db, "sla_clocks") == {name}
+    assert _foreign_keys(empty_db, "sla_clocks") == {"fk_sla_clocks_conversation_id_conversations"}
+    assert {conversation} | authors <= _foreign_keys(empty_db, "messages")
+    assert _fts_triggers(empty_db) == triggers
     upgrade(empty_db)
     assert _foreign_keys(empty_db, "sla_clocks") == set()
-    assert message_keys <= _foreign_keys(empty_db, "messages")
+    assert _foreign_keys(empty_db, "messages") & ({conversation} | authors) == {conversation}
+    assert _fts_triggers(empty_db) == triggers
+    if triggers:  # SQLite: a message stored now is still found by a search
+        assert len(triggers) == 3
     with empty_db.read() as s:
         assert s.scalar(select(func.count()).select_from(SlaClock)) >= 1
+        assert s.scalar(select(func.count()).select_from(Message)) == 1
 
 
 def _indexes(db: Database, table: str) -> set[str]:
