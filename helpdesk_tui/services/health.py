@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from db.engine import Database, open_database, redact, sqlite_path
 from db.enums import ClockState, Target
-from db.models import Conversation, SchedulerState, SlaClock, in_days
+from db.models import Conversation, SchedulerState, SlaClock
 from helpdesk_tui.services.context import Context
 from helpdesk_tui.settings import Settings
 from helpdesk_tui.sla.policy import format_duration
@@ -187,7 +187,8 @@ def _within_target_today(s: Any, now: datetime, tz: str) -> float | None:
             ),
         ).where(
             SlaClock.target.in_(RESPONSE_TARGETS),
-            in_days(SlaClock.started_day, SlaClock.started_at, start, now),
+            SlaClock.started_at >= start,
+            SlaClock.started_at < now,
         )
     ).one()
     total = int(in_time) + int(missed)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from db.base import UTCDateTime
 from db.enums import ClockState, Target
-from db.models import Agent, Conversation, Party, SlaClock, Team, in_days
+from db.models import Agent, Conversation, Party, SlaClock, Team
 from db.records import QueueHealth, QueuePage, QueueRow
 from helpdesk_tui.services.context import Context
 
@@ -210,7 +210,8 @@ def health(ctx: Context, *, as_of: datetime | None = None, tz: str | None = None
                 ),
             ).where(
                 SlaClock.target.in_(response),
-                in_days(SlaClock.started_day, SlaClock.started_at, start, now),
+                SlaClock.started_at >= start,
+                SlaClock.started_at < now,
             )
         ).one()
     pct = round(100.0 * met / (met + missed), 1) if met + missed else None

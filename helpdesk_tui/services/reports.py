@@ -305,19 +305,25 @@ class ReportQueries:
     def in_period(self, column: Any) -> ColumnElement[bool]:
         return and_(column >= self.start, column < self.end)
 
-    def scan_period(self, table: Any, column: Any, day: Any) -> ColumnElement[bool]:
+    def scan_period(self, table: Any, column: Any, day: Any = None) -> ColumnElement[bool]:
         """Rows of ``table`` with ``column`` in the period, found by its day column ``day``
-        (:func:`db.models.in_days`); on SQLite by a table scan instead of the index when the
-        period holds much of the table (an index hit costs a lookup)."""
-        if self.dialect == "sqlite" and prefer_scan(self.s, table, day, self.start, self.end):
-            return self.in_period(column)  # no day range to take the index by: a table scan
+        if it has one (:func:`db.models.in_days`), else by ``column``'s own index; on SQLite by
+        a table scan instead when the period holds much of the table (an index hit costs a
+        lookup)."""
+        counted = column if day is None else day
+        if self.dialect == "sqlite" and prefer_scan(
+            self.s, table, counted, self.start, self.end, days=day is not None
+        ):
+            # not indexable: SQLite scans the table
+            return self.in_period(func.coalesce(column, column))
+        if day is None:
+            return self.in_period(column)
         return in_days(day, column, self.start, self.end)
 
     def clock_period(self) -> ColumnElement[bool]:
         """Clocks started in the period (decided once per report)."""
         if self._clock_period is None:
-            clocks = SlaClock
-            self._clock_period = self.scan_period(clocks, clocks.started_at, clocks.started_day)
+            self._clock_period = self.scan_period(SlaClock, SlaClock.started_at)
         return self._clock_period
 
     def secs(self, start: Any, stop: Any) -> ColumnElement[Any]:

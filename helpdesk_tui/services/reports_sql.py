@@ -117,11 +117,13 @@ class TimeBuckets:
         return found
 
 
-def prefer_scan(session: Session, table: Any, day: Any, start: datetime, end: datetime) -> bool:
-    """Whether the days of ``[start, end)`` on the day column ``day`` (``db.models.in_days``)
-    cover over a tenth of ``table`` (SQLite).
+def prefer_scan(
+    session: Session, table: Any, column: Any, start: datetime, end: datetime, *, days: bool = False
+) -> bool:
+    """Whether ``[start, end)`` on ``column`` covers over a tenth of ``table`` (SQLite);
+    ``days``: ``column`` is a day column (``db.models.in_days``), counted by the period's days.
 
-    Counting the days reads the index only. The table's size comes from ``sqlite_stat1``
+    Counting the range reads the index only. The table's size comes from ``sqlite_stat1``
     when the database was analysed, else from the span of its rowids. Above a tenth, one
     sequential scan beats an index range scan that must look each row up in the table."""
     rows = _analysed_rows(session, table.__tablename__)
@@ -130,10 +132,12 @@ def prefer_scan(session: Session, table: Any, day: Any, start: datetime, end: da
         rows = (high - low + 1) if high is not None else 0
     if rows < 20_000:
         return False
-    last = end - timedelta(microseconds=1)
-    hits = session.scalar(
-        select(func.count()).select_from(table).where(day >= utc_day(start), day <= utc_day(last))
-    )
+    if days:
+        last = end - timedelta(microseconds=1)
+        where = (column >= utc_day(start), column <= utc_day(last))
+    else:
+        where = (column >= start, column < end)
+    hits = session.scalar(select(func.count()).select_from(table).where(*where))
     return bool(hits and hits * 10 > rows)
 
 

@@ -655,7 +655,7 @@ def test_table_scan_and_index_paths_agree(
 ) -> None:
     build_march(ctx, clock)
     via_index = report(ctx)
-    monkeypatch.setattr(reports, "prefer_scan", lambda *_args: True)
+    monkeypatch.setattr(reports, "prefer_scan", lambda *_args, **_kw: True)
     assert report(ctx) == via_index
 
 
