@@ -382,7 +382,7 @@ def _sqlite_json(table: Table, names: Sequence[str], rows: Sequence[Sequence[Any
 
 #: ``UPDATE ... FROM`` (SQLite 3.33), ``->>`` and json_each built in (3.38); an older library
 #: updates a row a statement, and :func:`in_json` is not used
-SQLITE_JSON = _SQLITE_JSON_UPDATE = sqlite3.sqlite_version_info >= (3, 38, 0)
+SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 
 def _sqlite_update(
@@ -398,7 +398,7 @@ def _sqlite_update(
     json_each(?)`` (a single row, or an older SQLite: an UPDATE a row)."""
     values, key, expect = order[:n_values], order[n_values], order[n_values + 1 :]
     tuples = _tuples(order, rows)
-    if len(tuples) == 1 or not _SQLITE_JSON_UPDATE:
+    if len(tuples) == 1 or not SQLITE_JSON:
         sets = ", ".join(f"{n} = ?" for n in values)
         if bump is not None:
             sets += f", {bump} = {bump} + 1"

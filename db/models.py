@@ -75,6 +75,13 @@ def utc_day(at: datetime) -> int:
     return at.astimezone(UTC).toordinal() - _EPOCH_ORDINAL
 
 
+def day_range(day: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
+    """The days of ``[start, end)`` on the day column ``day``: its last instant's day
+    included, its end's not (a period ending at midnight reads no day past it)."""
+    last = end - timedelta(microseconds=1)  # end is excluded
+    return and_(day >= utc_day(start), day <= utc_day(last))
+
+
 def in_days(day: Any, column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
     """``start <= column < end``, with the same range on ``column``'s day column ``day``
     first: the index is on the days (``ix_messages_sent_day``), the instants are checked on the
@@ -86,8 +93,7 @@ def in_days(day: Any, column: Any, start: datetime, end: datetime) -> ColumnElem
     its pages a commit: 12 of the 21 us a message cost the writing thread at 1,000,000
     messages. On a day, rows go in in id order: a batch appends at the end of each day it
     touches, a few pages in all."""
-    last = end - timedelta(microseconds=1)  # end is excluded
-    return and_(day >= utc_day(start), day <= utc_day(last), column >= start, column < end)
+    return and_(day_range(day, start, end), column >= start, column < end)
 
 
 def _check(column: str, enum: type[StrEnum], name: str | None = None) -> CheckConstraint:

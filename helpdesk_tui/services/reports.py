@@ -47,6 +47,7 @@ from db.models import (
     Party,
     SlaClock,
     Team,
+    day_range,
     in_days,
 )
 from helpdesk_tui.errors import InvalidInput
@@ -310,10 +311,8 @@ class ReportQueries:
         if it has one (:func:`db.models.in_days`), else by ``column``'s own index; on SQLite by
         a table scan instead when the period holds much of the table (an index hit costs a
         lookup)."""
-        counted = column if day is None else day
-        if self.dialect == "sqlite" and prefer_scan(
-            self.s, table, counted, self.start, self.end, days=day is not None
-        ):
+        counted = self.in_period(column) if day is None else day_range(day, self.start, self.end)
+        if self.dialect == "sqlite" and prefer_scan(self.s, table, counted):
             # not indexable: SQLite scans the table
             return self.in_period(func.coalesce(column, column))
         if day is None:

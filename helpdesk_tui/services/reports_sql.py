@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from db.base import UTCDateTime
-from db.models import utc_day
 
 #: The local-time bucket format: local date and hour, ``YYYY-MM-DD HH``.
 BUCKET_LEN = 13
@@ -117,11 +116,9 @@ class TimeBuckets:
         return found
 
 
-def prefer_scan(
-    session: Session, table: Any, column: Any, start: datetime, end: datetime, *, days: bool = False
-) -> bool:
-    """Whether ``[start, end)`` on ``column`` covers over a tenth of ``table`` (SQLite);
-    ``days``: ``column`` is a day column (``db.models.in_days``), counted by the period's days.
+def prefer_scan(session: Session, table: Any, period: ColumnElement[bool]) -> bool:
+    """Whether the rows of ``table`` in ``period`` (a range on one indexed column) are over
+    a tenth of the table (SQLite).
 
     Counting the range reads the index only. The table's size comes from ``sqlite_stat1``
     when the database was analysed, else from the span of its rowids. Above a tenth, one
@@ -132,12 +129,7 @@ def prefer_scan(
         rows = (high - low + 1) if high is not None else 0
     if rows < 20_000:
         return False
-    if days:
-        last = end - timedelta(microseconds=1)
-        where = (column >= utc_day(start), column <= utc_day(last))
-    else:
-        where = (column >= start, column < end)
-    hits = session.scalar(select(func.count()).select_from(table).where(*where))
+    hits = session.scalar(select(func.count()).select_from(table).where(period))
     return bool(hits and hits * 10 > rows)
 
 

@@ -266,7 +266,7 @@ def test_0011_drops_the_clock_and_author_keys_and_back(empty_db: Database, tmp_p
     assert _foreign_keys(empty_db, "sla_clocks") == set()
     assert _foreign_keys(empty_db, "messages") & ({conversation} | authors) == {conversation}
     assert _fts_triggers(empty_db) == triggers
-    if triggers:  # SQLite: a message stored now is still found by a search
+    if triggers:  # SQLite: the messages' three full-text triggers (insert, update, delete)
         assert len(triggers) == 3
     with empty_db.read() as s:
         assert s.scalar(select(func.count()).select_from(SlaClock)) >= 1

@@ -34,10 +34,6 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-_DAYS = (
-    ("messages", "sent_at", "sent_day", "ix_messages_sent_at", "ix_messages_sent_day"),
-)  # fmt: skip
-
 
 def _day(column: str) -> str:
     if op.get_bind().dialect.name == "postgresql":
@@ -47,17 +43,16 @@ def _day(column: str) -> str:
 
 
 def upgrade() -> None:
-    for table, instant, day, old_index, new_index in _DAYS:
-        # SQLite adds a virtual column in place (no rebuild); PostgreSQL computes and stores it
-        stored = op.get_bind().dialect.name == "postgresql"  # (its only kind before 18)
-        generated = sa.Computed(sa.text(_day(instant)), persisted=stored)
-        op.add_column(table, sa.Column(day, sa.Integer(), generated))
-        op.create_index(new_index, table, [day])
-        op.drop_index(old_index, table_name=table)
+    # SQLite adds a virtual column in place (no rebuild); PostgreSQL computes and stores it
+    # (its only kind before 18)
+    stored = op.get_bind().dialect.name == "postgresql"
+    generated = sa.Computed(sa.text(_day("sent_at")), persisted=stored)
+    op.add_column("messages", sa.Column("sent_day", sa.Integer(), generated))
+    op.create_index("ix_messages_sent_day", "messages", ["sent_day"])
+    op.drop_index("ix_messages_sent_at", table_name="messages")
 
 
 def downgrade() -> None:
-    for table, instant, day, old_index, new_index in _DAYS:
-        op.create_index(old_index, table, [instant])
-        op.drop_index(new_index, table_name=table)
-        op.drop_column(table, day)
+    op.create_index("ix_messages_sent_at", "messages", ["sent_at"])
+    op.drop_index("ix_messages_sent_day", table_name="messages")
+    op.drop_column("messages", "sent_day")
