@@ -35,9 +35,9 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone
 from itertools import chain
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import orjson
@@ -439,29 +439,66 @@ def _tuples(names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[tup
 def _converted(
     rows: Sequence[Sequence[Any]], converters: Sequence[Converter | None]
 ) -> Sequence[Sequence[Any]]:
-    """``rows`` with each value passed through its column's converter (None: as it is)."""
-    todo = [(i, f) for i, f in enumerate(converters) if f]
-    if not todo or not rows:
-        return [tuple(row) for row in rows]
+    """``rows`` with each value passed through its column's converter (None: as it is).
+
+    A converter that only checks (:data:`_COLUMN_CHECKS`: awareness of timestamps, the range
+    of 32-bit integers) checks its whole column at once and changes nothing; when every
+    converter is such a check (PostgreSQL's COPY of an intake batch), the rows are kept as
+    they are instead of being taken apart a column at a time and put together again (the
+    rebuilding was most of the conversion's cost: 4 s of 1,000,000 records' preparation)."""
+    if not rows:
+        return []
+    transforms: list[tuple[int, Converter]] = []
+    for i, f in enumerate(converters):
+        if f is None:
+            continue
+        check = _COLUMN_CHECKS.get(f)
+        if check is not None:
+            check(list(map(itemgetter(i), rows)))
+        else:
+            transforms.append((i, f))
+    if not transforms:
+        return list(map(tuple, rows))
     # a column at a time (a bulk write's columns repeat values: one creation time for the
     # batch, a clock starting at its message's time), each value by C-level lookups
     columns: list[Iterable[Any]] = list(zip(*rows, strict=True))
-    for i, f in todo:
-        if f is _int4:
-            _int4_column(columns[i])
-        elif f is sqlite_datetime or f is _aware:
+    for i, f in transforms:
+        if f is sqlite_datetime:
             columns[i] = map(_Memo(f).__getitem__, columns[i])
         else:
             columns[i] = map(f, columns[i])
     return list(zip(*columns, strict=True))
 
 
-def _int4_column(values: Iterable[Any]) -> None:
-    """:func:`_int4` for a whole column (the values are kept as they are)."""
-    present = [v for v in values if v is not None]
+def _int4_column(values: list[Any]) -> None:
+    """:func:`_int4` for a whole column."""
+    present = list(filter(None, values))  # (0 and None need no check)
     if present and not (min(present) >= -(2**31) and max(present) < 2**31):
         for value in present:
             _int4(value)
+
+
+_TZINFO = attrgetter("tzinfo")
+
+
+def _aware_column(values: list[Any]) -> None:
+    """:func:`_aware` for a whole column: the distinct time zones of its values, by C-level
+    calls; a value of a zone that is not a fixed offset (whose offset could be undefined, or
+    another type) is checked by itself."""
+    try:
+        zones = set(map(_TZINFO, filter(None, values)))  # (a datetime is never false)
+    except AttributeError:
+        raise TypeError("a timestamp column holds a value that is not a datetime") from None
+    if any(type(zone) is not timezone for zone in zones):
+        for value in values:
+            _aware(value)
+
+
+#: Converters that only check a value, and the check of a whole column that replaces them
+_COLUMN_CHECKS: dict[Converter, Callable[[list[Any]], None]] = {
+    _int4: _int4_column,
+    _aware: _aware_column,
+}
 
 
 def insert_ignore_rows(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -452,6 +452,45 @@ def test_a_value_refused_ahead_is_a_data_error_when_the_copy_runs(database: Data
     with pytest.raises(DataError, match="naive"), database.engine.begin() as conn:
         later(conn)
     assert _stored(database) == []
+
+
+def test_copy_checks_whole_columns_and_keeps_values(database: Database) -> None:
+    """PostgreSQL: a COPY's timestamps are checked a column at a time: fixed offsets and a
+    named zone (whose offset depends on the instant) pass and are stored as they are; one
+    naive value among aware ones, or a zone without an offset, still fails the insert."""
+    from zoneinfo import ZoneInfo
+
+    from db.bulk import insert_later
+
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+
+    class NoOffset(tzinfo):
+        def utcoffset(self, dt: datetime | None) -> timedelta | None:
+            return None
+
+    names = list(_rows("x", 1)[0])
+    rows = [tuple(r.values()) for r in _rows("zone-", 100)]
+    johannesburg = datetime(2026, 7, 1, 9, tzinfo=ZoneInfo("Africa/Johannesburg"))
+    rows[10] = (*rows[10][:-1], johannesburg)
+    rows[11] = (*rows[11][:-1], datetime(2026, 7, 1, 7, tzinfo=UTC))
+    with database.engine.begin() as conn:
+        insert_later(True, Party.__table__, names, rows)(conn)
+    with database.engine.connect() as conn:
+        stored = dict(
+            conn.execute(select(Party.external_id, Party.created_at).where(
+                Party.external_id.in_(["zone-10", "zone-11", "zone-12"])
+            )).all()
+        )  # fmt: skip
+    assert stored["zone-10"] == stored["zone-11"] == johannesburg
+    assert stored["zone-12"] == datetime(2026, 1, 5, 6, 0, 0, 12, tzinfo=UTC)  # as _rows made it
+    for bad in (datetime(2026, 1, 5, 8), datetime(2026, 1, 5, 8, tzinfo=NoOffset())):
+        rows = [tuple(r.values()) for r in _rows("bad-", 100)]
+        rows[99] = (*rows[99][:-1], bad)
+        later = insert_later(True, Party.__table__, names, rows)
+        with pytest.raises(DataError, match="naive"), database.engine.begin() as conn:
+            later(conn)
+    assert [r for r in _stored(database) if str(r[0]).startswith("bad-")] == []
 
 
 def test_a_null_beside_enum_members_stays_null(database: Database) -> None:
