@@ -15,6 +15,10 @@ from helpdesk_tui.services import sla
 from helpdesk_tui.services.context import Context
 
 ORPHANS = {
+    "messages without their conversation": (
+        "SELECT count(*) FROM messages m"
+        " WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = m.conversation_id)"
+    ),
     "messages whose author party is missing": (
         "SELECT count(*) FROM messages m WHERE m.author_party_id IS NOT NULL"
         " AND NOT EXISTS (SELECT 1 FROM parties p WHERE p.id = m.author_party_id)"

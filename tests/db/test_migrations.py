@@ -253,7 +253,7 @@ def test_0011_drops_the_clock_and_author_keys_and_back(empty_db: Database, tmp_p
     them back."""
     authors = {"fk_messages_author_party_id_parties", "fk_messages_author_agent_id_agents"}
     conversation = "fk_messages_conversation_id_conversations"
-    upgrade(empty_db)
+    upgrade(empty_db, "0012")  # (0013 moves the conversation key to triggers)
     triggers = _fts_triggers(empty_db)
     assert _foreign_keys(empty_db, "sla_clocks") == set()
     assert _foreign_keys(empty_db, "messages") & ({conversation} | authors) == {conversation}
@@ -262,7 +262,7 @@ def test_0011_drops_the_clock_and_author_keys_and_back(empty_db: Database, tmp_p
     assert _foreign_keys(empty_db, "sla_clocks") == {"fk_sla_clocks_conversation_id_conversations"}
     assert {conversation} | authors <= _foreign_keys(empty_db, "messages")
     assert _fts_triggers(empty_db) == triggers
-    upgrade(empty_db)
+    upgrade(empty_db, "0012")
     assert _foreign_keys(empty_db, "sla_clocks") == set()
     assert _foreign_keys(empty_db, "messages") & ({conversation} | authors) == {conversation}
     assert _fts_triggers(empty_db) == triggers
@@ -294,3 +294,78 @@ def test_0012_indexes_days_instead_of_instants_and_back(empty_db: Database, tmp_
         rows = s.execute(select(Message.sent_at, Message.sent_day)).all()
     assert rows
     assert all(day == utc_day(at) for at, day in rows)
+
+
+def _bad_messages(db: Database, n: int) -> None:
+    """``n`` messages of a conversation that does not exist, with one bulk insert (from 64
+    rows a COPY on PostgreSQL, else one INSERT)."""
+    from datetime import UTC, datetime
+
+    from db.bulk import insert_tuples
+
+    names = ("external_id", "conversation_id", "author_name", "role", "body", "internal",
+             "via", "sent_at", "created_at")  # fmt: skip
+    at = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    rows = [(f"bad-{i}", 999_999, "", "customer", "x", False, "intake", at, at) for i in range(n)]
+    with db.write_engine.begin() as conn:
+        insert_tuples(conn, Message.__table__, names, rows)
+
+
+def _conversation_keys(db: Database) -> tuple[set[str], set[str]]:
+    """The messages' foreign keys to conversations, and PostgreSQL's check triggers."""
+    keys = _foreign_keys(db, "messages") & {"fk_messages_conversation_id_conversations"}
+    if db.engine.dialect.name != "postgresql":
+        return keys, set()
+    sql = (
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        " AND tgrelid IN ('messages'::regclass, 'conversations'::regclass)"
+    )
+    with db.engine.connect() as conn:
+        triggers = {str(r[0]) for r in conn.execute(text(sql))} - {"audit_events_append_only"}
+    return keys, triggers
+
+
+_CHECKS = {
+    "messages_conversation_insert",
+    "messages_conversation_update",
+    "conversations_messages_delete",
+}
+
+
+@pytest.mark.parametrize("rows", [1, 100])
+def test_0013_a_message_needs_its_conversation_on_both(
+    empty_db: Database, tmp_path: Path, rows: int
+) -> None:
+    """At head a message's conversation is still enforced on both databases (PostgreSQL: by
+    statement-level triggers instead of the foreign key; SQLite: by its key), for a single
+    insert, a COPY and a move to another conversation, and a conversation with messages
+    cannot be deleted; the errors are IntegrityErrors naming the key. A downgrade brings
+    PostgreSQL's key back; nothing stored is lost either way."""
+    from sqlalchemy.exc import IntegrityError
+
+    postgres = empty_db.engine.dialect.name == "postgresql"
+    upgrade(empty_db)
+    assert _conversation_keys(empty_db) == (
+        (set(), _CHECKS) if postgres else ({"fk_messages_conversation_id_conversations"}, set())
+    )
+    _ingest_one(empty_db, tmp_path)
+    key = r"FOREIGN KEY|fk_messages_conversation_id"  # SQLite's message, PostgreSQL's name
+    with pytest.raises(IntegrityError, match=key):
+        _bad_messages(empty_db, rows)
+    with pytest.raises(IntegrityError, match=key), empty_db.write_engine.begin() as conn:
+        conn.execute(text("UPDATE messages SET conversation_id = 999999"))
+    with pytest.raises(IntegrityError, match=key), empty_db.write_engine.begin() as conn:
+        conn.execute(text("DELETE FROM sla_clocks"))
+        conn.execute(text("DELETE FROM clock_events"))
+        conn.execute(text("DELETE FROM conversations"))
+    with empty_db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 1
+        assert s.scalar(select(func.count()).select_from(Conversation)) == 1
+    _downgrade(empty_db, "0012")
+    assert _conversation_keys(empty_db) == ({"fk_messages_conversation_id_conversations"}, set())
+    with pytest.raises(IntegrityError):
+        _bad_messages(empty_db, rows)
+    upgrade(empty_db)
+    assert _conversation_keys(empty_db)[1] == (_CHECKS if postgres else set())
+    with empty_db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 1
