@@ -98,12 +98,22 @@ def in_ids(column: Any, name: str, postgres: bool) -> ColumnElement[bool]:
     return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
 
 
-def in_json(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
-    """SQLite: ``column IN (SELECT value FROM json_each(?))``, the values bound as one JSON
-    array (an expanding ``IN`` of thousands of values has SQLAlchemy render and bind each
-    placeholder in Python: 7% of a bulk intake's preparing thread). Needs SQLite 3.38 (json_each
-    built in); :data:`SQLITE_JSON` says whether it has it."""
-    each = func.json_each(bindparam("json_values", orjson.dumps(list(values)).decode()))
+def in_json(column: Any, values: Iterable[Any], postgres: bool = False) -> ColumnElement[bool]:
+    """``column IN (SELECT value FROM json_each(?))``, the values bound as one JSON array (an
+    expanding ``IN`` of thousands of values has SQLAlchemy render and bind each placeholder
+    in Python: 7% of a bulk intake's preparing thread). Needs SQLite 3.38 (json_each built
+    in); :data:`SQLITE_JSON` says whether it has it.
+
+    ``postgres``: ``IN (SELECT json_array_elements_text(CAST(:v AS json)))``. psycopg builds a
+    text array parameter in Python, element by element (6,000 message ids: 5 ms of the
+    client's CPU, 14.7 ms a look-up in all, against 11.5 ms with one JSON text); the planner
+    joins the elements to the column's index as it joins an ``unnest``. For text columns."""
+    payload = orjson.dumps(list(values)).decode()
+    if postgres:
+        param = bindparam("json_values", payload, type_=String()).cast(JSON)
+        elements = func.json_array_elements_text(param)
+        return column.in_(select(elements).scalar_subquery())  # type: ignore[no-any-return]
+    each = func.json_each(bindparam("json_values", payload))
     return column.in_(select(each.table_valued("value").c.value).scalar_subquery())  # type: ignore[no-any-return]
 
 
@@ -665,6 +675,14 @@ class Batch:
             _columns(table, list(rows[0]))
             self._parts.append(("insert", table, rows, ""))
 
+    def insert_tuples(
+        self, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """:meth:`insert` of rows given as tuples of the ``names`` columns, in that order."""
+        if rows:
+            _columns(table, names)
+            self._parts.append(("tuples", table, (tuple(names), rows), ""))
+
     def update(self, table: Table, rows: Sequence[Mapping[str, Any]], key: str = "id") -> None:
         if rows:
             names = list(rows[0])
@@ -677,17 +695,16 @@ class Batch:
         """Do now what the inserts can do before :meth:`run` (see :func:`insert_later`)."""
         if postgres and self._together(postgres):
             return  # the small inserts go together as one statement
-        self._parts = [
-            (
-                "op",
-                table,
-                insert_later(postgres, table, list(rows[0]), _tuples(list(rows[0]), rows)),
-                "",
-            )
-            if kind == "insert" and (not postgres or len(rows) >= _COPY_FROM)
-            else (kind, table, rows, key)
-            for kind, table, rows, key in self._parts
-        ]
+        parts = []
+        for kind, table, rows, key in self._parts:
+            if kind == "insert" and (not postgres or len(rows) >= _COPY_FROM):
+                names = list(rows[0])
+                rows = insert_later(postgres, table, names, _tuples(names, rows))
+                kind = "op"
+            elif kind == "tuples" and (not postgres or len(rows[1]) >= _COPY_FROM):
+                rows, kind = insert_later(postgres, table, *rows), "op"
+            parts.append((kind, table, rows, key))
+        self._parts = parts
 
     def _together(self, postgres: bool) -> bool:
         """Whether :meth:`run` sends every part as one statement (PostgreSQL, no COPY)."""
@@ -699,6 +716,7 @@ class Batch:
                 kind == "update"
                 or kind == "delete"
                 or (kind == "insert" and len(rows) < _COPY_FROM)
+                or (kind == "tuples" and len(rows[1]) < _COPY_FROM)
                 for kind, _t, rows, _k in parts
             )
         )
@@ -712,6 +730,8 @@ class Batch:
                     conn.execute(table.delete().where(table.c[key].in_(rows)))
                 elif kind == "op":
                     rows(conn)
+                elif kind == "tuples":
+                    insert_tuples(conn, table, *rows)
                 elif kind == "insert":
                     insert_rows(conn, table, rows)
                 else:
@@ -726,6 +746,10 @@ class Batch:
                 part_params: dict[str, Any] = {tag: rows}
             elif kind == "insert":
                 sql, part_params = _pg_insert(table, rows, tag)
+            elif kind == "tuples":
+                names, tuples = rows
+                mapped = [dict(zip(names, r, strict=True)) for r in tuples]
+                sql, part_params = _pg_insert(table, mapped, tag)
             else:
                 sql, part_params = _pg_update(table, rows, key, tag)
             ctes.append(f"w{n} AS ({sql})")

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import filetype
-from sqlalchemy import Connection, String, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -634,16 +633,14 @@ class _BatchWriter:
 
     # -- preload everything the batch references, with one query per table -----------------
     def _in(self, column: Any, values: set[str]) -> Any:
-        """``column IN values``; on PostgreSQL ``IN (SELECT unnest(array))``, one bound array
-        (psycopg parses each of thousands of placeholders in Python otherwise) that the
-        planner joins by the index whatever the plan: ``= ANY(array)`` in a prepared
-        statement's generic plan scans the table testing each row against the whole array.
-        On SQLite (3.38 and later) one JSON array too (:func:`db.bulk.in_json`)."""
-        if self.postgres:
-            array = bindparam("v", list(values), type_=ARRAY(String()))
-            return column.in_(select(func.unnest(array)).scalar_subquery())
-        if SQLITE_JSON:
-            return in_json(column, values)
+        """``column IN values`` with the values bound as one JSON array
+        (:func:`db.bulk.in_json`): not thousands of placeholders (which SQLAlchemy renders and
+        binds in Python), nor a text array (which psycopg builds in Python); the planner joins
+        the elements by the column's index whatever the plan (``= ANY(array)`` in a prepared
+        statement's generic plan scans the table testing each row against the whole array).
+        An SQLite older than 3.38 gets an expanding ``IN``."""
+        if self.postgres or SQLITE_JSON:
+            return in_json(column, values, self.postgres)
         return column.in_(bindparam("v", list(values), expanding=True))  # compiled once
 
     def _preload(self, records: list[Record]) -> None:

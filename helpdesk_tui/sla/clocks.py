@@ -13,7 +13,7 @@ from itertools import pairwise
 
 from db.enums import ClockState, Kind, MessageRole, Status, Target, Via
 from helpdesk_tui.sla.calendar import BusinessCalendar
-from helpdesk_tui.sla.policy import Policy
+from helpdesk_tui.sla.policy import Policy, Rule
 
 STOPPING = {Status.RESOLVED.value, Status.CLOSED.value}
 # Plain strings for the hot path (an enum member's ``.value`` is a descriptor call each time).
@@ -32,6 +32,8 @@ _MODERATION = Target.MODERATION.value
 _RESOLUTION = Target.RESOLUTION.value
 _PENDING = Status.PENDING_CUSTOMER.value
 _RUNNING = ClockState.RUNNING.value
+_MET = ClockState.MET.value
+_STOPPED = ClockState.STOPPED.value
 _ROLE_ORDER = {_CUSTOMER: 0, _SELLER: 1, _AGENT: 2, _SYSTEM: 3}
 
 
@@ -145,7 +147,7 @@ class Deadline:
     waiting_since: datetime | None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Run:
     target: str
     seq: int
@@ -200,11 +202,13 @@ class _Replay:
         self.resolution: _Run | None = None
         self.resolved = False
         self.pending = False
+        self.started: dict[str, int] = {}  # target -> clocks of it started so far
 
     def _start(self, target: str, at: datetime, cause: str, message_id: int | None) -> _Run:
-        seq = 1 + sum(1 for r in self.runs if r.target == target)
-        run = _Run(target, seq, at, message_id, [[at, None]])
-        run.events.append(ClockEventFact("started", at, cause))
+        seq = self.started[target] = self.started.get(target, 0) + 1
+        run = _Run(
+            target, seq, at, message_id, [[at, None]], [ClockEventFact("started", at, cause)]
+        )
         self.runs.append(run)
         return run
 
@@ -231,8 +235,7 @@ class _Replay:
             return _SELLER_REPLY
         if self.kind == _FLAG:
             return _MODERATION
-        first = any(r.target == _FIRST_RESPONSE for r in self.runs)
-        return _NEXT_RESPONSE if first else _FIRST_RESPONSE
+        return _NEXT_RESPONSE if _FIRST_RESPONSE in self.started else _FIRST_RESPONSE
 
     def message(self, m: MessageFact) -> None:
         if self._is_inbound(m):
@@ -309,8 +312,13 @@ def compute_clocks(
 def _finish(
     run: _Run, facts: ConversationFacts, policy: Policy, calendar: BusinessCalendar
 ) -> Clock | None:
-    priority = facts.priority if run.open else facts.priority_at(run.stopped_at or run.started_at)
-    rule = policy.rule(facts.kind, priority, run.target)
+    if not facts.priority_changes:  # (most conversations: no sort to find the priority)
+        priority = facts.initial_priority
+    else:
+        priority = (
+            facts.priority if run.open else facts.priority_at(run.stopped_at or run.started_at)
+        )
+    rule = policy.rules.get((facts.kind, priority, run.target))
     if rule is None:
         return None
     segments = run.segments
@@ -318,6 +326,57 @@ def _finish(
     if not rule.pause_when_pending:  # also a clock paused and not yet resumed
         segments = [[segments[0][0], None if run.open else run.stopped_at]]
         events = [e for e in events if e.event not in ("paused", "resumed")]
+    if len(segments) == 1 and not rule.business:
+        # One stretch on the calendar (most clocks): what the general case below computes,
+        # without its closures and sums. Due a target after the start; elapsed, the stretch.
+        last_start, last_end = segments[0]
+        assert last_start is not None
+        due: datetime | None = last_start + _seconds(rule.seconds)
+        paused_s = 0.0
+        if last_end is None:
+            state, elapsed = _RUNNING, None
+        elif run.open:
+            state, elapsed, due = ClockState.PAUSED.value, None, None
+        else:
+            state = _MET if run.met else _STOPPED
+            elapsed = round((last_end - last_start).total_seconds())
+    else:
+        due, state, elapsed, paused_s = _measured(run, rule, segments, calendar)
+    return Clock(
+        run.target,
+        run.seq,
+        state,
+        priority,
+        rule.business,
+        rule.seconds,
+        run.started_at,
+        due,
+        round(paused_s),
+        run.stopped_at,
+        elapsed,
+        run.start_message_id,
+        run.stop_message_id,
+        policy.describe(facts.kind, priority, run.target),
+        tuple(events),
+    )
+
+
+_DELTAS: dict[int, timedelta] = {}
+
+
+def _seconds(seconds: int) -> timedelta:
+    """``timedelta(seconds=seconds)``, made once a target length."""
+    delta = _DELTAS.get(seconds)
+    if delta is None:
+        delta = _DELTAS[seconds] = timedelta(seconds=seconds)
+    return delta
+
+
+def _measured(
+    run: _Run, rule: Rule, segments: list[list[datetime | None]], calendar: BusinessCalendar
+) -> tuple[datetime | None, str, int | None, float]:
+    """Due time, state, elapsed and paused seconds of a clock of several stretches or counted
+    in business hours."""
 
     def measure(a: datetime, b: datetime) -> float:
         return calendar.between(a, b) if rule.business else (b - a).total_seconds()
@@ -332,10 +391,11 @@ def _finish(
         paused_s += (resume - pause_start).total_seconds()
     last_start, last_end = segments[-1]
     assert last_start is not None
+    elapsed: int | None
     if last_end is None:  # running
         before = sum(measure(a, b) for a, b in closed)
         due: datetime | None = add(last_start, max(rule.seconds - before, 0))
-        state, elapsed = ClockState.RUNNING.value, None
+        state, elapsed = _RUNNING, None
     else:
         elapsed_f = sum(measure(a, b) for a, b in closed)
         before = elapsed_f - measure(last_start, last_end)
@@ -343,25 +403,9 @@ def _finish(
         if run.open:
             state, elapsed, due = ClockState.PAUSED.value, None, None
         else:
-            state = ClockState.MET.value if run.met else ClockState.STOPPED.value
+            state = _MET if run.met else _STOPPED
             elapsed = round(elapsed_f)
-    return Clock(
-        target=run.target,
-        seq=run.seq,
-        state=state,
-        priority=priority,
-        business=rule.business,
-        target_s=rule.seconds,
-        started_at=run.started_at,
-        due_at=due,
-        paused_s=round(paused_s),
-        stopped_at=run.stopped_at,
-        elapsed_s=elapsed,
-        start_message_id=run.start_message_id,
-        stop_message_id=run.stop_message_id,
-        policy=policy.describe(facts.kind, priority, run.target),
-        events=tuple(events),
-    )
+    return due, state, elapsed, paused_s
 
 
 def deadline(clocks: Sequence[Clock]) -> Deadline:
