@@ -671,17 +671,18 @@ class Batch:
             self._parts.append(("delete", table, list(ids), key))
 
     def insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows`` (all with the keys of the first one)."""
         if rows:
-            _columns(table, list(rows[0]))
-            self._parts.append(("insert", table, rows, ""))
+            names = list(rows[0])
+            self.insert_tuples(table, names, _tuples(names, rows))
 
     def insert_tuples(
         self, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
-        """:meth:`insert` of rows given as tuples of the ``names`` columns, in that order."""
+        """Insert ``rows``, tuples of the ``names`` columns in that order."""
         if rows:
             _columns(table, names)
-            self._parts.append(("tuples", table, (tuple(names), rows), ""))
+            self._parts.append(("insert", table, (tuple(names), rows), ""))
 
     def update(self, table: Table, rows: Sequence[Mapping[str, Any]], key: str = "id") -> None:
         if rows:
@@ -695,16 +696,12 @@ class Batch:
         """Do now what the inserts can do before :meth:`run` (see :func:`insert_later`)."""
         if postgres and self._together(postgres):
             return  # the small inserts go together as one statement
-        parts = []
-        for kind, table, rows, key in self._parts:
-            if kind == "insert" and (not postgres or len(rows) >= _COPY_FROM):
-                names = list(rows[0])
-                rows = insert_later(postgres, table, names, _tuples(names, rows))
-                kind = "op"
-            elif kind == "tuples" and (not postgres or len(rows[1]) >= _COPY_FROM):
-                rows, kind = insert_later(postgres, table, *rows), "op"
-            parts.append((kind, table, rows, key))
-        self._parts = parts
+        self._parts = [
+            ("op", table, insert_later(postgres, table, *rows), "")
+            if kind == "insert" and (not postgres or len(rows[1]) >= _COPY_FROM)
+            else (kind, table, rows, key)
+            for kind, table, rows, key in self._parts
+        ]
 
     def _together(self, postgres: bool) -> bool:
         """Whether :meth:`run` sends every part as one statement (PostgreSQL, no COPY)."""
@@ -715,8 +712,7 @@ class Batch:
             and all(
                 kind == "update"
                 or kind == "delete"
-                or (kind == "insert" and len(rows) < _COPY_FROM)
-                or (kind == "tuples" and len(rows[1]) < _COPY_FROM)
+                or (kind == "insert" and len(rows[1]) < _COPY_FROM)
                 for kind, _t, rows, _k in parts
             )
         )
@@ -730,10 +726,8 @@ class Batch:
                     conn.execute(table.delete().where(table.c[key].in_(rows)))
                 elif kind == "op":
                     rows(conn)
-                elif kind == "tuples":
-                    insert_tuples(conn, table, *rows)
                 elif kind == "insert":
-                    insert_rows(conn, table, rows)
+                    insert_tuples(conn, table, *rows)
                 else:
                     update_rows(conn, table, rows, key)
             return
@@ -745,8 +739,6 @@ class Batch:
                 sql = f"DELETE FROM {table.name} WHERE {key} = ANY(%({tag})b::bigint[])"
                 part_params: dict[str, Any] = {tag: rows}
             elif kind == "insert":
-                sql, part_params = _pg_insert(table, rows, tag)
-            elif kind == "tuples":
                 names, tuples = rows
                 mapped = [dict(zip(names, r, strict=True)) for r in tuples]
                 sql, part_params = _pg_insert(table, mapped, tag)

@@ -63,7 +63,7 @@ _CLOCK_FIELDS = (
     "policy",
 )
 _CLOCK_VALUES = attrgetter(*_CLOCK_FIELDS)
-#: A new clock's row and a clock log row, as tuples (see :func:`_new_rows`)
+#: A new clock's row and a clock log row, as tuples (see :func:`_diff`)
 _CLOCK_ROW = ("conversation_id", "target", "seq", *_CLOCK_FIELDS, "stop_agent_id")
 _EVENT_ROW = (
     "conversation_id", "target", "seq", "event", "at", "due_at", "cause", "policy", "recorded_at"
@@ -343,11 +343,10 @@ def replay_new(
     deadlines: dict[int, dict[str, object]] = {}
     result: dict[int, list[Clock]] = {}
     fraction = settings.policy.at_risk_fraction
-    now = utcnow()
     for conv_id, calendar, facts in entries:
         clocks = compute_clocks(facts, settings.policy, settings.calendar(calendar))
         result[conv_id] = clocks
-        _new_rows(writes, conv_id, clocks, authors or {}, now)
+        _diff(writes, conv_id, clocks, {}, set(), cause, authors or {})  # nothing logged yet
         deadlines[conv_id] = deadline_fields(clocks, fraction)
     return NewClocks(writes, deadlines, result)
 
@@ -362,17 +361,15 @@ def _risk_at(due: datetime | None, target_s: int | None, fraction: float) -> dat
 class _Writes:
     """Rows to write at the end of a recompute, each kind with one bulk statement."""
 
-    inserts: list[dict[str, object]] = field(default_factory=list)
+    #: New clocks and clock log rows, as tuples of ``_CLOCK_ROW`` and ``_EVENT_ROW``
+    clock_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    event_rows: list[tuple[Any, ...]] = field(default_factory=list)
     updates: list[dict[str, object]] = field(default_factory=list)
     deletes: list[int] = field(default_factory=list)
     #: Clocks whose deadline moved: their breach mark and at-risk alert no longer apply (the
     #: sweep marks them again if the new deadline is past too).
     resets: list[int] = field(default_factory=list)
-    events: list[dict[str, object]] = field(default_factory=list)
     conversations: list[dict[str, object]] = field(default_factory=list)
-    #: New clocks and their log as tuples of ``_CLOCK_ROW`` and ``_EVENT_ROW`` (replay_new)
-    clock_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    event_rows: list[tuple[Any, ...]] = field(default_factory=list)
 
     def flush(self, conn: Connection) -> None:
         """Write everything with one ``db.bulk.Batch``: one statement on PostgreSQL for a
@@ -383,7 +380,6 @@ class _Writes:
         """What :meth:`flush` writes, as a ``db.bulk.Batch`` to run later."""
         batch = Batch()
         batch.delete(_CLOCKS, self.deletes)
-        batch.insert(_CLOCKS, self.inserts)
         batch.insert_tuples(_CLOCKS, _CLOCK_ROW, self.clock_rows)
         # a clock whose deadline moved loses its breach mark and at-risk alert (the sweep
         # marks it again if the new deadline is past too)
@@ -397,7 +393,6 @@ class _Writes:
                 if r["id"] in reset
             ],
         )
-        batch.insert(_CLOCK_EVENTS, self.events)
         batch.insert_tuples(_CLOCK_EVENTS, _EVENT_ROW, self.event_rows)
         batch.update(_CONVS, self.conversations)
         return batch
@@ -412,65 +407,47 @@ def _diff(
     cause: str,
     authors: dict[int, int],
 ) -> None:
+    """The rows that bring ``conv_id``'s ``stored`` clocks and ``logged`` clock log to
+    ``clocks``. New clocks and log rows are tuples (``_CLOCK_ROW``, ``_EVENT_ROW``): a bulk
+    load writes a million of each, which a mapping a row would cost twice (built, then taken
+    apart again by the bulk insert)."""
     seen: set[tuple[str, int]] = set()
     now = utcnow()
+    event_rows = writes.event_rows
     for clock in clocks:
-        key = (clock.target, clock.seq)
+        target, seq = key = (clock.target, clock.seq)
         seen.add(key)
-        values: dict[str, object] = {f: getattr(clock, f) for f in _CLOCK_FIELDS}
         stop = clock.stop_message_id
-        values["stop_agent_id"] = None if stop is None else authors.get(stop)
+        stop_agent = None if stop is None else authors.get(stop)
         row = stored.get(key)
         if row is None:
-            writes.inserts.append(
-                {"conversation_id": conv_id, "target": clock.target, "seq": clock.seq, **values}
-            )
-        elif any(row[f] != v for f, v in values.items()):
-            writes.updates.append({"id": row["id"], **values})
-            # a paused clock that runs again is explained by its "resumed" event
-            was_running = row["state"] == ClockState.RUNNING.value
-            if row["due_at"] != clock.due_at and clock.running:
-                writes.resets.append(int(row["id"]))  # type: ignore[call-overload]
-            if row["due_at"] != clock.due_at and clock.running and was_running:
-                writes.events.append(
-                    _event(conv_id, clock, "recomputed", clock.started_at, clock.due_at,
-                           cause or "history changed", now)
-                )  # fmt: skip
+            writes.clock_rows.append((conv_id, target, seq, *_CLOCK_VALUES(clock), stop_agent))
+        else:
+            values = dict(zip(_CLOCK_FIELDS, _CLOCK_VALUES(clock), strict=True))
+            values["stop_agent_id"] = stop_agent
+            if any(row[f] != v for f, v in values.items()):
+                writes.updates.append({"id": row["id"], **values})
+                # a paused clock that runs again is explained by its "resumed" event
+                was_running = row["state"] == ClockState.RUNNING.value
+                if row["due_at"] != clock.due_at and clock.running:
+                    writes.resets.append(int(row["id"]))  # type: ignore[call-overload]
+                if row["due_at"] != clock.due_at and clock.running and was_running:
+                    event_rows.append(
+                        _event_row(conv_id, clock, "recomputed", clock.started_at,
+                                   clock.due_at, cause or "history changed", now)
+                    )  # fmt: skip
         for ev in clock.events:
-            mark = (conv_id, clock.target, clock.seq, ev.event, ev.at)
+            event, at = ev.event, ev.at
+            mark = (conv_id, target, seq, event, at)
             if mark in logged:
                 continue
             logged.add(mark)
-            due = clock.due_at if ev.event in ("started", "resumed") else None
-            writes.events.append(_event(conv_id, clock, ev.event, ev.at, due, ev.cause, now))
+            due = clock.due_at if event in ("started", "resumed") else None
+            event_rows.append(_event_row(conv_id, clock, event, at, due, ev.cause, now))
     writes.deletes.extend(int(row["id"]) for key, row in stored.items() if key not in seen)  # type: ignore[call-overload]
 
 
-def _new_rows(
-    writes: _Writes, conv_id: int, clocks: list[Clock], authors: dict[int, int], now: datetime
-) -> None:
-    """:func:`_diff` for a conversation with nothing stored (no clocks, no log): each clock's
-    row and its log rows, as tuples (a million clock and log rows in a bulk load: no mapping
-    a row to build, then to take apart again for the bulk insert)."""
-    clock_rows, event_rows = writes.clock_rows, writes.event_rows
-    for clock in clocks:
-        target, seq, due, policy = clock.target, clock.seq, clock.due_at, clock.policy
-        stop = clock.stop_message_id
-        stop_agent = None if stop is None else authors.get(stop)
-        clock_rows.append((conv_id, target, seq, *_CLOCK_VALUES(clock), stop_agent))
-        logged: set[tuple[str, datetime]] = set()
-        for ev in clock.events:
-            mark = (ev.event, ev.at)
-            if mark in logged:
-                continue
-            logged.add(mark)
-            event_due = due if ev.event in ("started", "resumed") else None
-            event_rows.append(
-                (conv_id, target, seq, ev.event, ev.at, event_due, ev.cause[:500], policy, now)
-            )
-
-
-def _event(
+def _event_row(
     conv_id: int,
     clock: Clock,
     event: str,
@@ -478,15 +455,7 @@ def _event(
     due: datetime | None,
     cause: str,
     recorded_at: datetime,
-) -> dict[str, object]:
-    return {
-        "conversation_id": conv_id,
-        "target": clock.target,
-        "seq": clock.seq,
-        "event": event,
-        "at": at,
-        "due_at": due,
-        "cause": cause[:500],
-        "policy": clock.policy,
-        "recorded_at": recorded_at,
-    }
+) -> tuple[Any, ...]:
+    """A clock log row, as a tuple of ``_EVENT_ROW``."""
+    return (conv_id, clock.target, clock.seq, event, at, due, cause[:500], clock.policy,
+            recorded_at)  # fmt: skip

@@ -327,21 +327,22 @@ def _finish(
         segments = [[segments[0][0], None if run.open else run.stopped_at]]
         events = [e for e in events if e.event not in ("paused", "resumed")]
     if len(segments) == 1 and not rule.business:
-        # One stretch on the calendar (most clocks): what the general case below computes,
-        # without its closures and sums. Due a target after the start; elapsed, the stretch.
-        last_start, last_end = segments[0]
-        assert last_start is not None
-        due: datetime | None = last_start + _seconds(rule.seconds)
+        # One stretch on the calendar (most clocks): what _measured computes, without its
+        # closures and sums. Due a target after the start; elapsed, the stretch.
+        start, end = segments[0]
+        assert start is not None
+        due: datetime | None = start + _seconds(rule.seconds)
+        elapsed_f = None if end is None else (end - start).total_seconds()
         paused_s = 0.0
-        if last_end is None:
-            state, elapsed = _RUNNING, None
-        elif run.open:
-            state, elapsed, due = ClockState.PAUSED.value, None, None
-        else:
-            state = _MET if run.met else _STOPPED
-            elapsed = round((last_end - last_start).total_seconds())
     else:
-        due, state, elapsed, paused_s = _measured(run, rule, segments, calendar)
+        due, elapsed_f, paused_s = _measured(rule, segments, calendar)
+    elapsed: int | None = None
+    if elapsed_f is None:  # the last stretch runs
+        state = _RUNNING
+    elif run.open:
+        state, due = ClockState.PAUSED.value, None
+    else:
+        state, elapsed = (_MET if run.met else _STOPPED), round(elapsed_f)
     return Clock(
         run.target,
         run.seq,
@@ -365,7 +366,7 @@ _DELTAS: dict[int, timedelta] = {}
 
 
 def _seconds(seconds: int) -> timedelta:
-    """``timedelta(seconds=seconds)``, made once a target length."""
+    """``timedelta(seconds=seconds)``, made once a target length (a million clocks a load)."""
     delta = _DELTAS.get(seconds)
     if delta is None:
         delta = _DELTAS[seconds] = timedelta(seconds=seconds)
@@ -373,10 +374,10 @@ def _seconds(seconds: int) -> timedelta:
 
 
 def _measured(
-    run: _Run, rule: Rule, segments: list[list[datetime | None]], calendar: BusinessCalendar
-) -> tuple[datetime | None, str, int | None, float]:
-    """Due time, state, elapsed and paused seconds of a clock of several stretches or counted
-    in business hours."""
+    rule: Rule, segments: list[list[datetime | None]], calendar: BusinessCalendar
+) -> tuple[datetime, float | None, float]:
+    """A clock of several stretches, or counted in business hours: its due time, the time
+    elapsed against the target (None while the last stretch runs) and the time paused."""
 
     def measure(a: datetime, b: datetime) -> float:
         return calendar.between(a, b) if rule.business else (b - a).total_seconds()
@@ -391,21 +392,11 @@ def _measured(
         paused_s += (resume - pause_start).total_seconds()
     last_start, last_end = segments[-1]
     assert last_start is not None
-    elapsed: int | None
-    if last_end is None:  # running
-        before = sum(measure(a, b) for a, b in closed)
-        due: datetime | None = add(last_start, max(rule.seconds - before, 0))
-        state, elapsed = _RUNNING, None
-    else:
-        elapsed_f = sum(measure(a, b) for a, b in closed)
-        before = elapsed_f - measure(last_start, last_end)
-        due = add(last_start, max(rule.seconds - before, 0))
-        if run.open:
-            state, elapsed, due = ClockState.PAUSED.value, None, None
-        else:
-            state = _MET if run.met else _STOPPED
-            elapsed = round(elapsed_f)
-    return due, state, elapsed, paused_s
+    elapsed_f = sum(measure(a, b) for a, b in closed)
+    if last_end is None:  # running: the closed stretches are all that went before
+        return add(last_start, max(rule.seconds - elapsed_f, 0)), None, paused_s
+    before = elapsed_f - measure(last_start, last_end)
+    return add(last_start, max(rule.seconds - before, 0)), elapsed_f, paused_s
 
 
 def deadline(clocks: Sequence[Clock]) -> Deadline:
